@@ -1,0 +1,232 @@
+//! Aggregator: once a round is scored and Merge has begun, merge the best accepted shard of each
+//! group into the global model (outer Nesterov step, momentum kept in the store), measure the new
+//! model's held-out loss per group, store it as the next version, and commit its hash
+//! (ValidatorCommit1) and location (ValidatorCommit2) so miners fetch it at Distribute.
+
+use std::collections::BTreeMap;
+
+use connito::data::eval_batches;
+use connito::merge::outer_step;
+use connito::phase::Phase;
+use connito::pol::eval_loss;
+use connito::store::key;
+use connito::submission::Commitment;
+use connito::tensors::StateDict;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::context::{
+    Ctx, GLOBAL_GROUP, ModelRecord, RoundRecord, SubmissionRecord, Tick, blocking, latest_model,
+};
+use crate::evaluator::round_scores;
+
+/// Seed of the fixed held-out benchmark reported per group (distinct from every round seed in
+/// practice; it only measures, it never scores).
+pub const BENCHMARK_SEED: u64 = 0x6265_6e63_686d_6172;
+
+pub struct Aggregator;
+
+pub enum AggregatorMsg {
+    Tick(Tick),
+    Done,
+    Crash,
+}
+
+pub struct AggregatorState {
+    ctx: Ctx,
+    busy: bool,
+}
+
+impl Actor for Aggregator {
+    type Msg = AggregatorMsg;
+    type State = AggregatorState;
+    type Arguments = Ctx;
+
+    async fn pre_start(
+        &self,
+        _m: ActorRef<Self::Msg>,
+        ctx: Ctx,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        if let Some(m) = latest_model(&ctx.store)? {
+            ctx.metrics
+                .gauge("connito_aggregator_global_version", &[])
+                .set(m.version as f64);
+        }
+        Ok(AggregatorState { ctx, busy: false })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: AggregatorMsg,
+        st: &mut AggregatorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AggregatorMsg::Crash => panic!("aggregator: crash requested"),
+            AggregatorMsg::Done => st.busy = false,
+            AggregatorMsg::Tick(t) => {
+                let cycle = t.pos.cycle;
+                let round: RoundRecord = st
+                    .ctx
+                    .store
+                    .get("rounds", &key(&[cycle]))?
+                    .unwrap_or_default();
+                if t.pos.phase >= Phase::Merge && round.scored && !round.merged && !st.busy {
+                    st.busy = true;
+                    let ctx = st.ctx.clone();
+                    tokio::spawn(async move {
+                        let c2 = ctx.clone();
+                        match blocking(move || merge_round(&c2, cycle)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) | Err(e) => {
+                                tracing::error!(daemon = %ctx.daemon, cycle, "merge: {e}")
+                            }
+                        }
+                        let _ = myself.cast(AggregatorMsg::Done);
+                    });
+                }
+                if matches!(
+                    t.pos.phase,
+                    Phase::ValidatorCommit1 | Phase::ValidatorCommit2
+                ) && round.merged
+                {
+                    commit_model(&st.ctx, cycle, t.pos.phase).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Held-out loss of `model` per group on the fixed benchmark batches.
+pub fn heldout_losses(ctx: &Ctx, model: &StateDict) -> BTreeMap<u16, f64> {
+    let cfg = &ctx.cfg;
+    cfg.domains
+        .iter()
+        .enumerate()
+        .map(|(g, d)| {
+            let b = eval_batches(
+                *d,
+                cfg.seed,
+                BENCHMARK_SEED,
+                cfg.pol.heldout_every,
+                cfg.pol.eval_batches,
+                cfg.pol.batch_rows,
+                cfg.model.seq_len,
+            );
+            (g as u16, eval_loss(&cfg.model, model, &b, &ctx.device))
+        })
+        .collect()
+}
+
+fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
+    let latest = latest_model(&ctx.store)?.ok_or("no global model stored")?;
+    let global = ctx.store.get_state_dict(&latest.hash)?;
+    let scores = round_scores(ctx, cycle)?;
+    let subs: BTreeMap<u16, SubmissionRecord> = ctx
+        .store
+        .scan::<SubmissionRecord>("submissions", &key(&[cycle]))?
+        .into_iter()
+        .map(|(_, s)| (s.uid, s))
+        .collect();
+    // Best positive score per group; earliest commit wins a tie.
+    let mut best: BTreeMap<u16, (f64, u64, u16)> = BTreeMap::new();
+    for s in scores.values().filter(|s| s.score > 0.0) {
+        let Some(sub) = subs.get(&s.uid).filter(|x| x.verdict == "accepted") else {
+            continue;
+        };
+        let cand = (s.score, sub.commit_block, s.uid);
+        let better = |old: &(f64, u64, u16)| cand.0 > old.0 || (cand.0 == old.0 && cand.1 < old.1);
+        if best.get(&s.group).is_none_or(better) {
+            best.insert(s.group, cand);
+        }
+    }
+    let mut shards = vec![];
+    let mut uids = vec![];
+    for (_, (_, _, uid)) in &best {
+        let blob = subs[uid].blob.ok_or("accepted submission without blob")?;
+        shards.push(ctx.store.get_state_dict(&blob)?);
+        uids.push(*uid);
+    }
+    let mut round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
+    if !shards.is_empty() {
+        let momentum = match latest.momentum {
+            Some(h) => ctx.store.get_state_dict(&h)?,
+            None => StateDict::new(),
+        };
+        let merged = outer_step(&ctx.cfg.merge, &global, &momentum, &shards)?;
+        let heldout = heldout_losses(ctx, &merged.model);
+        let hash = ctx.store.put_state_dict(&merged.model)?;
+        let momentum = if merged.momentum.is_empty() {
+            None
+        } else {
+            Some(ctx.store.put_state_dict(&merged.momentum)?)
+        };
+        let rec = ModelRecord {
+            version: latest.version + 1,
+            hash,
+            cycle: Some(cycle),
+            heldout: heldout.clone(),
+            momentum,
+            merged_uids: uids.clone(),
+        };
+        ctx.store.put("models", &key(&[rec.version]), &rec)?;
+        for (g, l) in &heldout {
+            ctx.metrics
+                .gauge(
+                    "connito_aggregator_heldout_loss",
+                    &[("group", &g.to_string())],
+                )
+                .set(*l);
+        }
+        ctx.metrics
+            .gauge("connito_aggregator_global_version", &[])
+            .set(rec.version as f64);
+        tracing::info!(daemon = %ctx.daemon, cycle, version = rec.version, ?uids, ?heldout, "merged");
+    } else {
+        tracing::info!(daemon = %ctx.daemon, cycle, "nothing to merge; global model unchanged");
+    }
+    round.merged = true;
+    ctx.store.put("rounds", &key(&[cycle]), &round)?;
+    ctx.store.flush()?;
+    Ok(())
+}
+
+async fn commit_model(ctx: &Ctx, cycle: u64, phase: Phase) -> Result<(), ActorProcessingErr> {
+    let step = if phase == Phase::ValidatorCommit1 {
+        1
+    } else {
+        2
+    };
+    let k = key(&[cycle, step]);
+    if ctx.store.get::<bool>("model_commits", &k)?.is_some() {
+        return Ok(());
+    }
+    let latest = latest_model(&ctx.store)?.ok_or("no global model stored")?;
+    let c = if step == 1 {
+        Commitment::Hash {
+            group: GLOBAL_GROUP,
+            hash: latest.hash,
+            version: latest.version,
+        }
+    } else {
+        Commitment::Location {
+            group: GLOBAL_GROUP,
+            hash: latest.hash,
+            version: latest.version,
+            url: format!("http://{}/m/{}", ctx.http, latest.version),
+        }
+    };
+    let ok = match ctx
+        .chain
+        .set_commitment(&ctx.hotkey, ctx.netuid, c.to_bytes()?)
+        .await
+    {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(daemon = %ctx.daemon, cycle, "model commitment step {step}: {e}");
+            false
+        }
+    };
+    ctx.store.put("model_commits", &k, &ok)?;
+    Ok(())
+}

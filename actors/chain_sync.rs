@@ -1,0 +1,162 @@
+//! ChainSync: owns the chain connection. Polls for new blocks, records the commitments made in
+//! this cycle's miner commit windows, sets the chain gauges, and ticks every actor of its daemon.
+
+use std::time::Duration;
+
+use connito::phase::Phase;
+use connito::store::key;
+use connito::submission::Commitment;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::context::{CommitObs, Ctx, Tick};
+
+pub struct ChainSync;
+
+pub enum ChainSyncMsg {
+    Poll,
+    Crash,
+}
+
+pub struct ChainSyncArgs {
+    pub ctx: Ctx,
+    /// Actor labels (within the daemon) that receive every tick.
+    pub subscribers: Vec<&'static str>,
+    pub poll: Duration,
+    /// Sends a tick to a subscriber: a function because each subscriber has its own message type.
+    pub tick: fn(&Ctx, &str, Tick),
+}
+
+pub struct ChainSyncState {
+    args: ChainSyncArgs,
+    last_block: u64,
+    failures: u32,
+}
+
+impl Actor for ChainSync {
+    type Msg = ChainSyncMsg;
+    type State = ChainSyncState;
+    type Arguments = ChainSyncArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ChainSyncArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(args.poll, || ChainSyncMsg::Poll);
+        let last_block = args
+            .ctx
+            .store
+            .get::<u64>("chain", b"last_seen")?
+            .unwrap_or(0);
+        Ok(ChainSyncState {
+            args,
+            last_block,
+            failures: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: ChainSyncMsg,
+        st: &mut ChainSyncState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ChainSyncMsg::Crash => panic!("chain_sync: crash requested"),
+            ChainSyncMsg::Poll => {
+                let ctx = &st.args.ctx;
+                let head = match ctx.chain.best_block().await {
+                    Ok(h) => {
+                        st.failures = 0;
+                        h
+                    }
+                    Err(e) => {
+                        st.failures += 1;
+                        if st.failures == 1 || st.failures.is_power_of_two() {
+                            tracing::warn!(daemon = %ctx.daemon, "chain unreachable ({} tries): {e}", st.failures);
+                        }
+                        return Ok(());
+                    }
+                };
+                if head.number <= st.last_block {
+                    return Ok(());
+                }
+                let pos = ctx.clock.position(head.number);
+                ctx.metrics
+                    .gauge("connito_chain_block_height", &[])
+                    .set(head.number as f64);
+                ctx.metrics
+                    .gauge("connito_chain_cycle", &[])
+                    .set(pos.cycle as f64);
+                ctx.metrics
+                    .gauge("connito_chain_phase", &[])
+                    .set(pos.phase.index() as f64);
+                if pos.into_phase == 0 || st.last_block == 0 {
+                    tracing::info!(daemon = %ctx.daemon, block = head.number, cycle = pos.cycle, phase = pos.phase.name(), "phase");
+                }
+                record_commitments(ctx, pos.cycle).await?;
+                st.last_block = head.number;
+                ctx.store.put("chain", b"last_seen", &head.number)?;
+                for s in &st.args.subscribers {
+                    (st.args.tick)(ctx, s, Tick { pos });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records miner commitments of `cycle`: a hash set during MinerCommit1, a location set during
+/// MinerCommit2 (whose hash must be the one committed first).
+async fn record_commitments(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
+    let clock = &ctx.clock;
+    let c1 =
+        clock.phase_start(cycle, Phase::MinerCommit1)..clock.phase_end(cycle, Phase::MinerCommit1);
+    let c2 =
+        clock.phase_start(cycle, Phase::MinerCommit2)..clock.phase_end(cycle, Phase::MinerCommit2);
+    let records = match ctx.chain.commitments(ctx.netuid).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");
+            return Ok(());
+        }
+    };
+    for r in records {
+        let Ok(c) = Commitment::from_bytes(&r.data) else {
+            continue;
+        };
+        if c.group() == crate::context::GLOBAL_GROUP {
+            continue;
+        }
+        let k = key(&[cycle, r.uid as u64]);
+        let prev: Option<CommitObs> = ctx.store.get("commitments", &k)?;
+        let next = match (prev, c.url()) {
+            (None, None) if c1.contains(&r.block) => Some(CommitObs {
+                uid: r.uid,
+                hotkey: r.hotkey,
+                group: c.group(),
+                hash: *c.hash(),
+                version: c.version(),
+                hash_block: r.block,
+                url: None,
+                url_block: None,
+            }),
+            (Some(mut o), Some(url))
+                if c2.contains(&r.block) && o.url.is_none() && o.hotkey == r.hotkey =>
+            {
+                if *c.hash() == o.hash {
+                    o.url = Some(url.to_string());
+                    o.url_block = Some(r.block);
+                    Some(o)
+                } else {
+                    None // a location for a hash it never committed first: ignored
+                }
+            }
+            _ => None,
+        };
+        if let Some(n) = next {
+            ctx.store.put("commitments", &k, &n)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! What every actor of a daemon shares, the block tick they all react to, and the records they
+//! keep in sled.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use connito::chain::ChainClient;
+use connito::config::LocalnetConfig;
+use connito::phase::{PhaseClock, Position};
+use connito::store::Store;
+use connito::submission::{Hotkey, SignedManifest};
+use connito::tensors::Hash32;
+use ractor::{ActorRef, registry};
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+
+/// Group id used in a validator's commitment of the global model.
+pub const GLOBAL_GROUP: u16 = u16::MAX;
+
+#[derive(Clone)]
+pub struct Ctx {
+    /// Daemon name, unique in the process (`validator`, `miner-0`, ...); prefixes actor names.
+    pub daemon: String,
+    pub chain: Arc<dyn ChainClient>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub clock: PhaseClock,
+    pub cfg: Arc<LocalnetConfig>,
+    pub hotkey: Hotkey,
+    pub netuid: u16,
+    pub device: Device,
+    /// This daemon's HTTP server (metrics, shards, models).
+    pub http: SocketAddr,
+}
+
+impl Ctx {
+    pub fn actor_name(&self, label: &str) -> String {
+        format!("{}/{label}", self.daemon)
+    }
+}
+
+/// Sent by ChainSync to every actor of its daemon on each new block.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    pub pos: Position,
+}
+
+/// Casts to a named actor if it is alive (it may be restarting; the next tick reaches it).
+pub fn cast_named<M: ractor::Message>(name: &str, msg: M) {
+    if let Some(cell) = registry::where_is(name.to_string()) {
+        let r: ActorRef<M> = cell.into();
+        let _ = r.cast(msg);
+    }
+}
+
+/// Runs a blocking closure off the actor loop.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ractor::ActorProcessingErr> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("blocking task: {e}").into())
+}
+
+/// tree `commitments`, key [cycle, uid]: what ChainSync saw a miner commit this cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitObs {
+    pub uid: u16,
+    pub hotkey: [u8; 32],
+    pub group: u16,
+    pub hash: Hash32,
+    pub version: u64,
+    /// Block at which this hash was first seen (earliest commit wins ties).
+    pub hash_block: u64,
+    pub url: Option<String>,
+    pub url_block: Option<u64>,
+}
+
+/// tree `rounds`, key [cycle].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub intake_done: bool,
+    pub scored: bool,
+    pub merged: bool,
+    pub seed: Option<u64>,
+    pub baseline: BTreeMap<u16, f64>,
+    pub global_version: u64,
+}
+
+/// tree `submissions`, key [cycle, uid].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionRecord {
+    pub uid: u16,
+    pub hotkey: [u8; 32],
+    pub group: u16,
+    pub verdict: String,
+    pub detail: String,
+    pub content_hash: Option<Hash32>,
+    pub blob: Option<Hash32>,
+    pub commit_block: u64,
+}
+
+/// tree `scores`, key [cycle, uid].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRecord {
+    pub uid: u16,
+    pub group: u16,
+    pub baseline: f64,
+    pub candidate: f64,
+    pub delta: f64,
+    pub score: f64,
+}
+
+/// tree `weights`, key [cycle]: written before the extrinsic is sent (write-ahead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightRecord {
+    pub weights: BTreeMap<u16, f64>,
+    pub uids: Vec<u16>,
+    pub values: Vec<u16>,
+    /// `pending` until the chain answered, then `ok`, `rejected: ...` or `error: ...`.
+    pub status: String,
+    pub recorded_block: u64,
+}
+
+/// tree `models`, key [version].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub version: u64,
+    pub hash: Hash32,
+    /// Cycle whose merge produced it (`None` for genesis).
+    pub cycle: Option<u64>,
+    pub heldout: BTreeMap<u16, f64>,
+    pub momentum: Option<Hash32>,
+    pub merged_uids: Vec<u16>,
+}
+
+/// tree `trainer`, key [cycle]: a miner's progress through one cycle.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainRecord {
+    pub global_version: u64,
+    pub shard: Option<Hash32>,
+    pub steps: u64,
+    pub last_loss: Option<f32>,
+    pub signed: Option<SignedManifest>,
+    /// The hash committed in step 1 (a copier's is someone else's).
+    pub committed: Option<Hash32>,
+    pub hash_committed: bool,
+    pub location_committed: bool,
+}
+
+pub fn latest_model(store: &Store) -> Result<Option<ModelRecord>, connito::store::StoreError> {
+    Ok(store
+        .scan::<ModelRecord>("models", &[])?
+        .pop()
+        .map(|(_, m)| m))
+}

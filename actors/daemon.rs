@@ -1,0 +1,171 @@
+//! The supervision trees of the two daemons, wired in one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use connito::config::Role;
+use ractor::{Actor, ActorCell, ActorRef};
+
+use crate::aggregator::{Aggregator, AggregatorMsg};
+use crate::chain_sync::{ChainSync, ChainSyncArgs, ChainSyncMsg};
+use crate::context::{Ctx, Tick, cast_named};
+use crate::evaluator::{Evaluator, EvaluatorMsg};
+use crate::intake::{Intake, IntakeMsg};
+use crate::publisher::{Publisher, PublisherArgs, PublisherMsg};
+use crate::supervisor::{
+    ChildSpec, RestartPolicy, SpawnFn, Supervisor, SupervisorArgs, SupervisorMsg,
+};
+use crate::trainer::{Trainer, TrainerArgs, TrainerMsg};
+use crate::weight_setter::{WeightSetter, WeightSetterMsg};
+
+pub const VALIDATOR_ACTORS: &[&str] = &[
+    "chain_sync",
+    "intake",
+    "evaluator",
+    "aggregator",
+    "weight_setter",
+];
+pub const MINER_ACTORS: &[&str] = &["chain_sync", "trainer", "publisher"];
+
+/// Builds a spawn function for a child whose arguments can be rebuilt on every restart.
+fn child<A, F>(label: &'static str, ctx: &Ctx, actor: fn() -> A, args: F) -> ChildSpec
+where
+    A: Actor,
+    F: Fn() -> A::Arguments + Send + Sync + 'static,
+{
+    let name = ctx.actor_name(label);
+    let spawn: SpawnFn = Arc::new(move |sup: ActorCell| {
+        let (name, a) = (name.clone(), args());
+        Box::pin(async move {
+            Actor::spawn_linked(Some(name), actor(), a, sup)
+                .await
+                .map(|(r, _)| r.get_cell())
+        })
+    });
+    ChildSpec { label, spawn }
+}
+
+fn poll_interval(ctx: &Ctx) -> Duration {
+    Duration::from_millis((ctx.cfg.block_time_ms / 3).clamp(10, 2000))
+}
+
+fn validator_tick(ctx: &Ctx, label: &str, t: Tick) {
+    let name = ctx.actor_name(label);
+    match label {
+        "intake" => cast_named(&name, IntakeMsg::Tick(t)),
+        "evaluator" => cast_named(&name, EvaluatorMsg::Tick(t)),
+        "aggregator" => cast_named(&name, AggregatorMsg::Tick(t)),
+        "weight_setter" => cast_named(&name, WeightSetterMsg::Tick(t)),
+        _ => {}
+    }
+}
+
+fn miner_tick(ctx: &Ctx, label: &str, t: Tick) {
+    let name = ctx.actor_name(label);
+    match label {
+        "trainer" => cast_named(&name, TrainerMsg::Tick(t)),
+        "publisher" => cast_named(&name, PublisherMsg::Tick(t)),
+        _ => {}
+    }
+}
+
+/// Makes an actor of a daemon panic (fault injection for tests and drills).
+pub fn crash(ctx: &Ctx, label: &str) {
+    let name = ctx.actor_name(label);
+    match label {
+        "chain_sync" => cast_named(&name, ChainSyncMsg::Crash),
+        "intake" => cast_named(&name, IntakeMsg::Crash),
+        "evaluator" => cast_named(&name, EvaluatorMsg::Crash),
+        "aggregator" => cast_named(&name, AggregatorMsg::Crash),
+        "weight_setter" => cast_named(&name, WeightSetterMsg::Crash),
+        "trainer" => cast_named(&name, TrainerMsg::Crash),
+        "publisher" => cast_named(&name, PublisherMsg::Crash),
+        _ => {}
+    }
+}
+
+pub async fn spawn_validator(ctx: Ctx) -> Result<ActorRef<SupervisorMsg>, ractor::SpawnErr> {
+    let c = ctx.clone();
+    let subscribers: Vec<&'static str> = VALIDATOR_ACTORS[1..].to_vec();
+    let children = vec![
+        child("chain_sync", &ctx, || ChainSync, {
+            let c = c.clone();
+            move || ChainSyncArgs {
+                ctx: c.clone(),
+                subscribers: subscribers.clone(),
+                poll: poll_interval(&c),
+                tick: validator_tick,
+            }
+        }),
+        child("intake", &ctx, || Intake, {
+            let c = c.clone();
+            move || c.clone()
+        }),
+        child("evaluator", &ctx, || Evaluator, {
+            let c = c.clone();
+            move || c.clone()
+        }),
+        child("aggregator", &ctx, || Aggregator, {
+            let c = c.clone();
+            move || c.clone()
+        }),
+        child("weight_setter", &ctx, || WeightSetter, {
+            let c = c.clone();
+            move || c.clone()
+        }),
+    ];
+    spawn_supervisor(ctx, children).await
+}
+
+pub async fn spawn_miner(
+    ctx: Ctx,
+    role: Role,
+    group: u16,
+    target: Option<[u8; 32]>,
+) -> Result<ActorRef<SupervisorMsg>, ractor::SpawnErr> {
+    let c = ctx.clone();
+    let subscribers: Vec<&'static str> = MINER_ACTORS[1..].to_vec();
+    let children = vec![
+        child("chain_sync", &ctx, || ChainSync, {
+            let c = c.clone();
+            move || ChainSyncArgs {
+                ctx: c.clone(),
+                subscribers: subscribers.clone(),
+                poll: poll_interval(&c),
+                tick: miner_tick,
+            }
+        }),
+        child("trainer", &ctx, || Trainer, {
+            let c = c.clone();
+            move || TrainerArgs {
+                ctx: c.clone(),
+                role,
+                group,
+            }
+        }),
+        child("publisher", &ctx, || Publisher, {
+            let c = c.clone();
+            move || PublisherArgs {
+                ctx: c.clone(),
+                role,
+                group,
+                target,
+            }
+        }),
+    ];
+    spawn_supervisor(ctx, children).await
+}
+
+async fn spawn_supervisor(
+    ctx: Ctx,
+    children: Vec<ChildSpec>,
+) -> Result<ActorRef<SupervisorMsg>, ractor::SpawnErr> {
+    let args = SupervisorArgs {
+        daemon: ctx.daemon.clone(),
+        children,
+        policy: RestartPolicy::default(),
+        metrics: ctx.metrics.clone(),
+    };
+    let (r, _) = Actor::spawn(Some(ctx.actor_name("supervisor")), Supervisor, args).await?;
+    Ok(r)
+}

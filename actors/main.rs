@@ -1,0 +1,119 @@
+//! The `connito` binary: daemons, localnet and tools.
+
+mod aggregator;
+mod backend;
+mod chain_sync;
+mod context;
+mod daemon;
+mod evaluator;
+mod http;
+mod intake;
+mod localnet;
+mod metrics;
+mod publisher;
+mod report;
+mod supervisor;
+mod trainer;
+mod weight_setter;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use connito::config::{Backend, LocalnetConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "connito",
+    version,
+    about = "Validator and miner runtime for Bittensor Subnet 102 (ConnitoAI)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a dev chain, a validator and miners in one process (no outside services).
+    Localnet {
+        /// Stop after reporting this many cycles (default: run until Ctrl-C).
+        #[arg(long)]
+        cycles: Option<u64>,
+        /// Report format, one report after each cycle on stdout.
+        #[arg(long, value_enum, default_value = "table")]
+        report: localnet::ReportFormat,
+        /// Keep state here (default: a fresh temporary directory). Reusing it continues the run.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML config (see config/localnet.toml); defaults apply to everything it omits.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the config's milliseconds per block.
+        #[arg(long)]
+        block_time_ms: Option<u64>,
+        /// Override the config's compute backend.
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Fault injection: make DAEMON/ACTOR panic at the start of CYCLE (repeatable),
+        /// e.g. `2:validator/evaluator`. The supervisor restarts it.
+        #[arg(long, value_name = "CYCLE:DAEMON/ACTOR")]
+        crash_at: Vec<localnet::CrashAt>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Cpu,
+    Wgpu,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Localnet {
+            cycles,
+            report,
+            data_dir,
+            config,
+            block_time_ms,
+            backend,
+            crash_at,
+        } => {
+            let mut cfg = match &config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    LocalnetConfig::from_toml(&text)?
+                }
+                None => LocalnetConfig::default(),
+            };
+            if let Some(ms) = block_time_ms {
+                cfg.block_time_ms = ms;
+            }
+            if let Some(b) = backend {
+                cfg.backend = match b {
+                    BackendArg::Cpu => Backend::Cpu,
+                    BackendArg::Wgpu => Backend::Wgpu,
+                };
+            }
+            cfg.validate()?;
+            rt.block_on(localnet::run(localnet::LocalnetOpts {
+                cfg,
+                cycles,
+                report,
+                data_dir,
+                crash: crash_at,
+            }))
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Trainer (miner): at Distribute/Train, get the current global model (from the validator's
+//! commitment, or the genesis model before the first merge), train this miner's expert group on
+//! its domain until the Train phase is about to end, and store the resulting shard. Training runs
+//! on a blocking thread and stops when told; the actor stays responsive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use connito::config::Role;
+use connito::data::{Sampler, Split};
+use connito::model::{extract_group, init_state_dict};
+use connito::phase::Phase;
+use connito::store::key;
+use connito::submission::Commitment;
+use connito::tensors::{StateDict, blake2b_256, decode_canonical};
+use connito::train::GroupTrainer;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::context::{Ctx, GLOBAL_GROUP, Tick, TrainRecord, blocking};
+use crate::http;
+
+pub struct Trainer;
+
+pub enum TrainerMsg {
+    Tick(Tick),
+    Done(u64, Option<TrainRecord>),
+    Crash,
+}
+
+pub struct TrainerArgs {
+    pub ctx: Ctx,
+    pub role: Role,
+    pub group: u16,
+}
+
+pub struct TrainerState {
+    args: TrainerArgs,
+    busy: Option<(u64, Arc<AtomicBool>)>,
+}
+
+impl Actor for Trainer {
+    type Msg = TrainerMsg;
+    type State = TrainerState;
+    type Arguments = TrainerArgs;
+
+    async fn pre_start(
+        &self,
+        _m: ActorRef<Self::Msg>,
+        args: TrainerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(TrainerState { args, busy: None })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: TrainerMsg,
+        st: &mut TrainerState,
+    ) -> Result<(), ActorProcessingErr> {
+        let ctx = &st.args.ctx;
+        match msg {
+            TrainerMsg::Crash => panic!("trainer: crash requested"),
+            TrainerMsg::Done(cycle, rec) => {
+                if let Some(rec) = rec {
+                    ctx.store.put_durable("trainer", &key(&[cycle]), &rec)?;
+                }
+                st.busy = None;
+            }
+            TrainerMsg::Tick(t) => {
+                let cycle = t.pos.cycle;
+                if let Some((c, stop)) = &st.busy {
+                    let ending = *c != cycle
+                        || t.pos.phase > Phase::Train
+                        || (t.pos.phase == Phase::Train && t.pos.left_in_phase <= 1);
+                    if ending {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
+                let trainable = t.pos.phase == Phase::Distribute
+                    || (t.pos.phase == Phase::Train && t.pos.left_in_phase > 2);
+                if !trainable || st.args.role == Role::Copier {
+                    return Ok(());
+                }
+                if ctx
+                    .store
+                    .get::<TrainRecord>("trainer", &key(&[cycle]))?
+                    .is_some()
+                {
+                    return Ok(());
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                st.busy = Some((cycle, stop.clone()));
+                let (ctx, role, group) = (ctx.clone(), st.args.role, st.args.group);
+                tokio::spawn(async move {
+                    let rec = match global_model(&ctx).await {
+                        Ok((version, global)) => {
+                            let c2 = ctx.clone();
+                            blocking(move || {
+                                train(&c2, role, group, cycle, version, &global, &stop)
+                            })
+                            .await
+                            .and_then(|r| r)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let rec = rec
+                        .map_err(|e| tracing::error!(daemon = %ctx.daemon, cycle, "training: {e}"))
+                        .ok();
+                    let _ = myself.cast(TrainerMsg::Done(cycle, rec));
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The newest global model: the validator's committed location if any, else genesis (v0).
+async fn global_model(ctx: &Ctx) -> Result<(u64, StateDict), ActorProcessingErr> {
+    let mut newest: Option<(u64, [u8; 32], String)> = None;
+    for r in ctx.chain.commitments(ctx.netuid).await? {
+        if let Ok(Commitment::Location {
+            group: GLOBAL_GROUP,
+            hash,
+            version,
+            url,
+        }) = Commitment::from_bytes(&r.data)
+        {
+            if newest.as_ref().is_none_or(|(v, _, _)| version > *v) {
+                newest = Some((version, hash, url));
+            }
+        }
+    }
+    if let Some((version, hash, url)) = newest {
+        if let Ok(sd) = ctx.store.get_state_dict(&hash) {
+            return Ok((version, sd));
+        }
+        let bytes = http::get(&url, 1 << 30).await?;
+        if blake2b_256(&bytes) != hash {
+            return Err(format!(
+                "global model v{version} from {url} does not match its committed hash"
+            )
+            .into());
+        }
+        let sd = decode_canonical(&bytes)?;
+        ctx.store.put_blob_bytes(&bytes)?;
+        tracing::info!(daemon = %ctx.daemon, version, "fetched global model");
+        return Ok((version, sd));
+    }
+    Ok((0, init_state_dict(&ctx.cfg.model, ctx.cfg.seed)))
+}
+
+fn train(
+    ctx: &Ctx,
+    role: Role,
+    group: u16,
+    cycle: u64,
+    version: u64,
+    global: &StateDict,
+    stop: &AtomicBool,
+) -> Result<TrainRecord, ActorProcessingErr> {
+    let cfg = &ctx.cfg;
+    let (shard, steps, last_loss) = match role {
+        Role::FreeRider => (extract_group(&cfg.model, global, group), 0, None),
+        _ => {
+            let mut tr = GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device);
+            // Each cycle continues further into the training stream, so data is not repeated.
+            let cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
+            let mut sampler = Sampler::new(
+                cfg.domains[group as usize],
+                cfg.seed,
+                Split::Train,
+                cfg.pol.heldout_every,
+                cursor,
+            );
+            let loss_g = ctx.metrics.gauge("connito_trainer_loss", &[]);
+            let tokens = ctx.metrics.counter("connito_trainer_tokens_total", &[]);
+            let ok = ctx
+                .metrics
+                .counter("connito_trainer_steps_total", &[("status", "ok")]);
+            let skipped = ctx
+                .metrics
+                .counter("connito_trainer_steps_total", &[("status", "skipped")]);
+            let mut last = None;
+            let mut n = 0;
+            while n < cfg.max_steps_per_cycle && !stop.load(Ordering::Relaxed) {
+                let s = tr.run(&mut sampler, 1)[0];
+                n += 1;
+                if s.skipped {
+                    skipped.increment(1);
+                    continue;
+                }
+                ok.increment(1);
+                tokens.increment(s.tokens as u64);
+                loss_g.set(s.loss as f64);
+                last = Some(s.loss);
+                if n % 50 == 0 {
+                    tracing::info!(daemon = %ctx.daemon, cycle, step = n, loss = s.loss, "training");
+                }
+            }
+            tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
+            (tr.shard(), n as u64, last)
+        }
+    };
+    let hash = ctx.store.put_state_dict(&shard)?;
+    Ok(TrainRecord {
+        global_version: version,
+        shard: Some(hash),
+        steps,
+        last_loss,
+        ..Default::default()
+    })
+}

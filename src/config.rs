@@ -1,0 +1,263 @@
+//! Configuration of a localnet (and the daemon settings it shares with real deployments).
+//! Every field has a default; a TOML file only names what it changes. Unknown keys are errors.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::DevChainConfig;
+use crate::data::Domain;
+use crate::merge::OuterConfig;
+use crate::model::ModelConfig;
+use crate::phase::PhaseLengths;
+use crate::pol::RewardConfig;
+use crate::train::TrainConfig;
+
+/// Compute backend for training and evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// burn's Flex CPU backend.
+    Cpu,
+    /// wgpu on a Vulkan (or Metal) adapter; never the OpenGL fallback.
+    Wgpu,
+}
+
+/// What a miner does (localnet populations include misbehaving ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Trains its group and submits the result.
+    Honest,
+    /// Submits the global model's experts unchanged.
+    FreeRider,
+    /// Commits another miner's hash and serves that miner's shard.
+    Copier,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Honest => "honest",
+            Role::FreeRider => "free-rider",
+            Role::Copier => "copier",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinerSpec {
+    pub role: Role,
+    pub group: u16,
+}
+
+/// Proof-of-Loss evaluation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolConfig {
+    /// Held-out batches per group per round.
+    pub eval_batches: usize,
+    pub batch_rows: usize,
+    /// `score = delta^exponent`.
+    pub exponent: f64,
+    /// One in this many samples (by content hash) is held out from training.
+    pub heldout_every: u64,
+    /// Largest shard accepted, bytes.
+    pub max_shard_bytes: usize,
+}
+
+impl Default for PolConfig {
+    fn default() -> Self {
+        Self {
+            eval_batches: 4,
+            batch_rows: 16,
+            exponent: 1.2,
+            heldout_every: 8,
+            max_shard_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalnetConfig {
+    /// Milliseconds between dev-chain blocks.
+    pub block_time_ms: u64,
+    /// Seed of the genesis model, the data and the dev chain.
+    pub seed: u64,
+    pub backend: Backend,
+    /// Optimizer steps an honest miner takes at most per cycle (it also stops when Train ends).
+    pub max_steps_per_cycle: usize,
+    /// Stake of the validator (the miners have none).
+    pub validator_stake: f64,
+    /// Domain trained and evaluated for each expert group, by group index.
+    pub domains: Vec<Domain>,
+    pub miners: Vec<MinerSpec>,
+    pub phases: PhaseLengths,
+    pub chain: DevChainConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub pol: PolConfig,
+    pub rewards: RewardConfig,
+    pub merge: OuterConfig,
+}
+
+impl Default for LocalnetConfig {
+    fn default() -> Self {
+        let phases = PhaseLengths::localnet();
+        let cycle = phases.cycle_len();
+        Self {
+            block_time_ms: 250,
+            seed: 1,
+            backend: Backend::Cpu,
+            max_steps_per_cycle: 400,
+            validator_stake: 1000.0,
+            domains: vec![Domain::Arithmetic, Domain::Sorting],
+            miners: vec![
+                MinerSpec {
+                    role: Role::Honest,
+                    group: 0,
+                },
+                MinerSpec {
+                    role: Role::Honest,
+                    group: 1,
+                },
+                MinerSpec {
+                    role: Role::FreeRider,
+                    group: 0,
+                },
+                MinerSpec {
+                    role: Role::Copier,
+                    group: 1,
+                },
+            ],
+            phases,
+            chain: DevChainConfig {
+                tempo: cycle,
+                weights_rate_limit: cycle / 2,
+                ..DevChainConfig::default()
+            },
+            model: ModelConfig::tiny(),
+            train: TrainConfig::default(),
+            pol: PolConfig::default(),
+            rewards: RewardConfig::default(),
+            merge: OuterConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl LocalnetConfig {
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let inv = |s: String| Err(ConfigError::Invalid(s));
+        self.phases
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.model
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if self.block_time_ms == 0 {
+            return inv("block_time_ms must be at least 1".into());
+        }
+        if self.domains.len() != self.model.n_groups {
+            return inv(format!(
+                "domains lists {} domains but the model has {} expert groups (one domain per group)",
+                self.domains.len(),
+                self.model.n_groups
+            ));
+        }
+        for (i, m) in self.miners.iter().enumerate() {
+            if m.group as usize >= self.model.n_groups {
+                return inv(format!(
+                    "miners[{i}].group {} is not a group (model has {})",
+                    m.group, self.model.n_groups
+                ));
+            }
+            if m.role == Role::Copier
+                && !self
+                    .miners
+                    .iter()
+                    .any(|o| o.role == Role::Honest && o.group == m.group)
+            {
+                return inv(format!(
+                    "miners[{i}] is a copier in group {} but no honest miner there to copy",
+                    m.group
+                ));
+            }
+        }
+        if self.chain.tempo == 0 {
+            return inv("chain.tempo must be at least 1".into());
+        }
+        if self.pol.eval_batches == 0 || self.pol.batch_rows == 0 || self.train.batch_rows == 0 {
+            return inv(
+                "pol.eval_batches, pol.batch_rows and train.batch_rows must be at least 1".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_empty_toml_is_default() {
+        LocalnetConfig::default().validate().unwrap();
+        assert_eq!(
+            LocalnetConfig::from_toml("").unwrap(),
+            LocalnetConfig::default()
+        );
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/localnet.toml"))
+                .unwrap();
+        LocalnetConfig::from_toml(&text).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(matches!(
+            LocalnetConfig::from_toml("blok_time_ms = 3"),
+            Err(ConfigError::Parse(_))
+        ));
+        assert!(matches!(
+            LocalnetConfig::from_toml("block_time_ms = 0"),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            LocalnetConfig::from_toml("domains = [\"arithmetic\"]"),
+            Err(ConfigError::Invalid(_))
+        ));
+        let copier_alone = "[[miners]]\nrole = \"copier\"\ngroup = 0\n";
+        assert!(matches!(
+            LocalnetConfig::from_toml(copier_alone),
+            Err(ConfigError::Invalid(_))
+        ));
+        let bad_group = "[[miners]]\nrole = \"honest\"\ngroup = 5\n";
+        assert!(matches!(
+            LocalnetConfig::from_toml(bad_group),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

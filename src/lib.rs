@@ -1,0 +1,18 @@
+//! connito: the domain library of the SN102 validator/miner runtime.
+//!
+//! Everything here is pure and deterministic: time, seeds and data come in as arguments.
+//! The actors that hold state and talk live in `actors/` (the `connito` binary).
+
+pub mod chain;
+pub mod config;
+pub mod consensus;
+pub mod data;
+pub mod merge;
+pub mod model;
+pub mod phase;
+pub mod pol;
+pub mod rng;
+pub mod store;
+pub mod submission;
+pub mod tensors;
+pub mod train;

@@ -1,0 +1,138 @@
+use serde::{Deserialize, Serialize};
+
+/// Shape of the MoE model. Presets: [`ModelConfig::tiny`] (tests, localnet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Byte vocabulary (256).
+    pub vocab: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// Hidden width of one SwiGLU expert.
+    pub d_expert: usize,
+    pub n_experts: usize,
+    pub n_groups: usize,
+    /// Experts each token is routed to.
+    pub top_k: usize,
+    /// Context length (learned positions).
+    pub seq_len: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    #[error("d_model {d_model} is not divisible by n_heads {n_heads}")]
+    HeadsDoNotDivide { d_model: usize, n_heads: usize },
+    #[error("n_experts {n_experts} is not divisible by n_groups {n_groups}")]
+    GroupsDoNotDivide { n_experts: usize, n_groups: usize },
+    #[error("top_k {top_k} must be between 1 and n_experts {n_experts}")]
+    BadTopK { top_k: usize, n_experts: usize },
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    #[error("vocab must be at least 256 (bytes), got {0}")]
+    VocabTooSmall(usize),
+}
+
+impl ModelConfig {
+    /// A model that trains in seconds on a CPU.
+    pub fn tiny() -> Self {
+        Self {
+            vocab: 256,
+            d_model: 48,
+            n_layers: 2,
+            n_heads: 4,
+            d_expert: 64,
+            n_experts: 4,
+            n_groups: 2,
+            top_k: 2,
+            seq_len: 32,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        for (v, name) in [
+            (self.d_model, "d_model"),
+            (self.n_layers, "n_layers"),
+            (self.n_heads, "n_heads"),
+            (self.d_expert, "d_expert"),
+            (self.n_experts, "n_experts"),
+            (self.n_groups, "n_groups"),
+            (self.seq_len, "seq_len"),
+        ] {
+            if v == 0 {
+                return Err(ModelError::Zero(name));
+            }
+        }
+        if self.vocab < 256 {
+            return Err(ModelError::VocabTooSmall(self.vocab));
+        }
+        if self.d_model % self.n_heads != 0 {
+            return Err(ModelError::HeadsDoNotDivide {
+                d_model: self.d_model,
+                n_heads: self.n_heads,
+            });
+        }
+        if self.n_experts % self.n_groups != 0 {
+            return Err(ModelError::GroupsDoNotDivide {
+                n_experts: self.n_experts,
+                n_groups: self.n_groups,
+            });
+        }
+        if self.top_k == 0 || self.top_k > self.n_experts {
+            return Err(ModelError::BadTopK {
+                top_k: self.top_k,
+                n_experts: self.n_experts,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn experts_per_group(&self) -> usize {
+        self.n_experts / self.n_groups
+    }
+
+    /// Expert indices of group `g` (contiguous).
+    pub fn group_experts(&self, g: u16) -> std::ops::Range<usize> {
+        let per = self.experts_per_group();
+        let start = g as usize * per;
+        start..start + per
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_is_valid() {
+        ModelConfig::tiny().validate().unwrap();
+    }
+
+    #[test]
+    fn every_bad_config_has_its_error() {
+        let t = ModelConfig::tiny;
+        let c = ModelConfig { n_heads: 5, ..t() };
+        assert!(matches!(
+            c.validate(),
+            Err(ModelError::HeadsDoNotDivide { .. })
+        ));
+        let c = ModelConfig { n_groups: 3, ..t() };
+        assert!(matches!(
+            c.validate(),
+            Err(ModelError::GroupsDoNotDivide { .. })
+        ));
+        let c = ModelConfig { top_k: 5, ..t() };
+        assert!(matches!(c.validate(), Err(ModelError::BadTopK { .. })));
+        let c = ModelConfig { n_layers: 0, ..t() };
+        assert_eq!(c.validate(), Err(ModelError::Zero("n_layers")));
+        let c = ModelConfig { vocab: 100, ..t() };
+        assert_eq!(c.validate(), Err(ModelError::VocabTooSmall(100)));
+    }
+
+    #[test]
+    fn groups_partition_experts() {
+        let c = ModelConfig::tiny();
+        assert_eq!(c.group_experts(0), 0..2);
+        assert_eq!(c.group_experts(1), 2..4);
+    }
+}
