@@ -142,7 +142,7 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     }
     let mut shards = vec![];
     let mut uids = vec![];
-    for (_, (_, _, uid)) in &best {
+    for (_, _, uid) in best.values() {
         let blob = subs[uid].blob.ok_or("accepted submission without blob")?;
         shards.push(ctx.store.get_state_dict(&blob)?);
         uids.push(*uid);

@@ -50,7 +50,7 @@ pub struct Tick {
 
 /// Casts to a named actor if it is alive (it may be restarting; the next tick reaches it).
 pub fn cast_named<M: ractor::Message>(name: &str, msg: M) {
-    if let Some(cell) = registry::where_is(name.to_string()) {
+    if let Some(cell) = registry::where_is(name) {
         let r: ActorRef<M> = cell.into();
         let _ = r.cast(msg);
     }

@@ -57,8 +57,7 @@ pub fn build(
         .scan::<ModelRecord>("models", &[])?
         .into_iter()
         .map(|(_, m)| m)
-        .filter(|m| m.cycle.is_none_or(|c| c <= cycle))
-        .next_back();
+        .rfind(|m| m.cycle.is_none_or(|c| c <= cycle));
     let weights: Option<WeightRecord> = validator.get("weights", &key(&[cycle]))?;
     let mut rows = vec![];
     for m in miners {

@@ -23,7 +23,7 @@ pub struct Trainer;
 
 pub enum TrainerMsg {
     Tick(Tick),
-    Done(u64, Option<TrainRecord>),
+    Done(u64, Option<Box<TrainRecord>>),
     Crash,
 }
 
@@ -62,7 +62,7 @@ impl Actor for Trainer {
             TrainerMsg::Crash => panic!("trainer: crash requested"),
             TrainerMsg::Done(cycle, rec) => {
                 if let Some(rec) = rec {
-                    ctx.store.put_durable("trainer", &key(&[cycle]), &rec)?;
+                    ctx.store.put_durable("trainer", &key(&[cycle]), &*rec)?;
                 }
                 st.busy = None;
             }
@@ -107,7 +107,7 @@ impl Actor for Trainer {
                     let rec = rec
                         .map_err(|e| tracing::error!(daemon = %ctx.daemon, cycle, "training: {e}"))
                         .ok();
-                    let _ = myself.cast(TrainerMsg::Done(cycle, rec));
+                    let _ = myself.cast(TrainerMsg::Done(cycle, rec.map(Box::new)));
                 });
             }
         }
@@ -115,22 +115,28 @@ impl Actor for Trainer {
     }
 }
 
-/// The newest global model: the validator's committed location if any, else genesis (v0).
+/// The newest global model committed by the highest-stake validator (a miner's commitment
+/// of a "global model" is ignored), or genesis (v0) before the first merge.
 async fn global_model(ctx: &Ctx) -> Result<(u64, StateDict), ActorProcessingErr> {
-    let mut newest: Option<(u64, [u8; 32], String)> = None;
-    for r in ctx.chain.commitments(ctx.netuid).await? {
-        if let Ok(Commitment::Location {
-            group: GLOBAL_GROUP,
-            hash,
-            version,
-            url,
-        }) = Commitment::from_bytes(&r.data)
-        {
-            if newest.as_ref().is_none_or(|(v, _, _)| version > *v) {
-                newest = Some((version, hash, url));
-            }
-        }
-    }
+    let mg = ctx.chain.metagraph(ctx.netuid).await?;
+    let leader = mg
+        .iter()
+        .filter(|n| n.stake > 0.0)
+        .max_by(|a, b| a.stake.total_cmp(&b.stake))
+        .map(|n| n.hotkey);
+    let commitments = ctx.chain.commitments(ctx.netuid).await?;
+    let newest = commitments
+        .iter()
+        .filter(|r| Some(r.hotkey) == leader)
+        .find_map(|r| match Commitment::from_bytes(&r.data) {
+            Ok(Commitment::Location {
+                group: GLOBAL_GROUP,
+                hash,
+                version,
+                url,
+            }) => Some((version, hash, url)),
+            _ => None,
+        });
     if let Some((version, hash, url)) = newest {
         if let Ok(sd) = ctx.store.get_state_dict(&hash) {
             return Ok((version, sd));

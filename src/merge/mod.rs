@@ -147,7 +147,13 @@ mod tests {
     fn lr_one_without_momentum_adopts_the_shard() {
         let g = sd(&[("a", vec![1.0, 2.0]), ("b", vec![5.0])]);
         let s = sd(&[("a", vec![0.0, 4.0])]);
-        let m = outer_step(&OuterConfig::default(), &g, &StateDict::new(), &[s.clone()]).unwrap();
+        let m = outer_step(
+            &OuterConfig::default(),
+            &g,
+            &StateDict::new(),
+            std::slice::from_ref(&s),
+        )
+        .unwrap();
         assert_eq!(m.model["a"], s["a"]);
         assert_eq!(m.model["b"], g["b"], "tensors no shard holds stay");
     }
@@ -160,7 +166,7 @@ mod tests {
         };
         let g = sd(&[("a", vec![1.0])]);
         let s = sd(&[("a", vec![0.0])]);
-        let m1 = outer_step(&cfg, &g, &StateDict::new(), &[s.clone()]).unwrap();
+        let m1 = outer_step(&cfg, &g, &StateDict::new(), std::slice::from_ref(&s)).unwrap();
         // g = 1, m = 1, θ = 1 - 0.7 (1 + 0.9) = -0.33
         assert!((m1.model["a"].data[0] + 0.33).abs() < 1e-6);
         assert_eq!(m1.momentum["a"].data, vec![1.0]);

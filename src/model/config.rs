@@ -66,13 +66,13 @@ impl ModelConfig {
         if self.vocab < 256 {
             return Err(ModelError::VocabTooSmall(self.vocab));
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err(ModelError::HeadsDoNotDivide {
                 d_model: self.d_model,
                 n_heads: self.n_heads,
             });
         }
-        if self.n_experts % self.n_groups != 0 {
+        if !self.n_experts.is_multiple_of(self.n_groups) {
             return Err(ModelError::GroupsDoNotDivide {
                 n_experts: self.n_experts,
                 n_groups: self.n_groups,
