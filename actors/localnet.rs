@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use connito::chain::{ChainClient, ChainError, DevChain};
 use connito::config::{LocalnetConfig, Role};
-use connito::model::init_state_dict;
 use connito::phase::PhaseClock;
 use connito::store::{Store, key};
 use connito::submission::Hotkey;
@@ -181,7 +180,7 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             http: addr,
         };
         if latest_model(&ctx.store)?.is_none() {
-            let genesis = init_state_dict(&cfg.model, cfg.seed);
+            let genesis = connito::genesis::genesis_model(&cfg);
             let heldout = crate::aggregator::heldout_losses(&ctx, &genesis);
             let hash = ctx.store.put_state_dict(&genesis)?;
             ctx.store.put(

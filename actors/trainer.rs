@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use connito::config::Role;
 use connito::data::{Sampler, Split};
-use connito::model::{extract_group, init_state_dict};
+use connito::model::extract_group;
 use connito::phase::Phase;
 use connito::store::key;
 use connito::submission::Commitment;
@@ -153,7 +153,7 @@ async fn global_model(ctx: &Ctx) -> Result<(u64, StateDict), ActorProcessingErr>
         tracing::info!(daemon = %ctx.daemon, version, "fetched global model");
         return Ok((version, sd));
     }
-    Ok((0, init_state_dict(&ctx.cfg.model, ctx.cfg.seed)))
+    Ok((0, connito::genesis::genesis_model(&ctx.cfg)))
 }
 
 fn train(

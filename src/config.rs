@@ -89,6 +89,8 @@ pub struct LocalnetConfig {
     pub max_steps_per_cycle: usize,
     /// Stake of the validator (the miners have none).
     pub validator_stake: f64,
+    /// Scale of the genesis router's warm start toward each group's domain (0 = random router).
+    pub genesis_router_gain: f32,
     /// Domain trained and evaluated for each expert group, by group index.
     pub domains: Vec<Domain>,
     pub miners: Vec<MinerSpec>,
@@ -111,6 +113,7 @@ impl Default for LocalnetConfig {
             backend: Backend::Cpu,
             max_steps_per_cycle: 400,
             validator_stake: 1000.0,
+            genesis_router_gain: 4.0,
             domains: vec![Domain::Arithmetic, Domain::Sorting],
             miners: vec![
                 MinerSpec {
@@ -173,6 +176,12 @@ impl LocalnetConfig {
         self.model
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if !(self.genesis_router_gain.is_finite() && self.genesis_router_gain >= 0.0) {
+            return inv(format!(
+                "genesis_router_gain must be finite and >= 0, got {}",
+                self.genesis_router_gain
+            ));
+        }
         if self.block_time_ms == 0 {
             return inv("block_time_ms must be at least 1".into());
         }

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod config;
 pub mod consensus;
 pub mod data;
+pub mod genesis;
 pub mod merge;
 pub mod model;
 pub mod phase;

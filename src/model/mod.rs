@@ -84,8 +84,12 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
                 vec![1.0; n]
             } else {
                 let fan_in = *shape.last().expect("rank >= 1") as f32;
+                // The LM head is frozen for miners (only experts train), so it starts wide
+                // enough for the experts to reach sharp next-byte distributions through it.
                 let scale = if name.contains("embed") {
                     0.5
+                } else if name == "lm_head.weight" {
+                    4.0 / fan_in.sqrt()
                 } else {
                     1.0 / fan_in.sqrt()
                 };
@@ -95,6 +99,59 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
             (name, TensorBlob { shape, data })
         })
         .collect()
+}
+
+/// Points each group's router rows at the centroid of its domain's token embeddings (minus the
+/// centroid of all domains), scaled by `gain`, plus a little per-expert noise. A genesis router
+/// warm-started this way sends a domain's tokens mostly to its own expert group, so groups trained
+/// by different miners compose when merged. `domain_text[g]` is sample text of group `g`.
+pub fn warm_start_router(
+    cfg: &ModelConfig,
+    sd: &mut StateDict,
+    domain_text: &[String],
+    gain: f32,
+    seed: u64,
+) {
+    let d = cfg.d_model;
+    let embed = &sd["model.embed_tokens.weight"].data;
+    let centroid = |text: &str| {
+        let mut c = vec![0f32; d];
+        let n = text.len().max(1) as f32;
+        for b in text.bytes() {
+            for (ci, e) in c
+                .iter_mut()
+                .zip(&embed[b as usize * d..(b as usize + 1) * d])
+            {
+                *ci += e / n;
+            }
+        }
+        c
+    };
+    let cs: Vec<Vec<f32>> = domain_text.iter().map(|t| centroid(t)).collect();
+    let mean: Vec<f32> = (0..d)
+        .map(|i| cs.iter().map(|c| c[i]).sum::<f32>() / cs.len().max(1) as f32)
+        .collect();
+    let dirs: Vec<Vec<f32>> = cs
+        .iter()
+        .map(|c| {
+            let v: Vec<f32> = c.iter().zip(&mean).map(|(a, m)| a - m).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+            v.iter().map(|x| gain * x / norm).collect()
+        })
+        .collect();
+    let mut r = SplitMix64::new(mix(&[seed, 0x726f_7574]));
+    for l in 0..cfg.n_layers {
+        let w = sd
+            .get_mut(&format!("model.layers.{l}.mlp.gate.weight"))
+            .expect("router exists");
+        for e in 0..cfg.n_experts {
+            let g = e / cfg.experts_per_group();
+            let Some(dir) = dirs.get(g) else { continue };
+            for (i, x) in w.data[e * d..(e + 1) * d].iter_mut().enumerate() {
+                *x = dir[i] + 0.1 * r.normal_f32() / (d as f32).sqrt();
+            }
+        }
+    }
 }
 
 /// Only the tensors of `group`'s experts.
@@ -178,6 +235,44 @@ mod tests {
         for (k, t) in &a {
             assert_eq!(&t.shape, &shapes[k]);
         }
+    }
+
+    #[test]
+    fn warm_started_router_sends_a_domain_to_its_group() {
+        use crate::data::{Domain, Sampler, Split};
+        let cfg = ModelConfig::tiny();
+        let mut sd = init_state_dict(&cfg, 1);
+        let text = |d: Domain| (0..50).map(|i| d.sample(1, i)).collect::<String>();
+        warm_start_router(
+            &cfg,
+            &mut sd,
+            &[text(Domain::Arithmetic), text(Domain::Sorting)],
+            4.0,
+            1,
+        );
+        // Routing of the embedding alone: group 0 experts win on arithmetic bytes.
+        let d = cfg.d_model;
+        let e = &sd["model.embed_tokens.weight"].data;
+        let w = &sd["model.layers.0.mlp.gate.weight"].data;
+        let logit = |b: u8, x: usize| {
+            (0..d)
+                .map(|i| e[b as usize * d + i] * w[x * d + i])
+                .sum::<f32>()
+        };
+        let batch = Sampler::new(Domain::Arithmetic, 1, Split::Train, 8, 0).next_batch(1, 64);
+        let own = batch
+            .tokens
+            .iter()
+            .filter(|t| {
+                logit(**t as u8, 0).max(logit(**t as u8, 1))
+                    > logit(**t as u8, 2).max(logit(**t as u8, 3))
+            })
+            .count();
+        assert!(
+            own * 10 >= batch.tokens.len() * 8,
+            "only {own} of {} arithmetic tokens prefer group 0",
+            batch.tokens.len()
+        );
     }
 
     #[test]
