@@ -114,15 +114,25 @@ pub struct ScoreRecord {
     pub score: f64,
 }
 
-/// tree `weights`, key [cycle]: written before the extrinsic is sent (write-ahead).
+/// tree `weights`, key [cycle]: written before any extrinsic is sent (write-ahead), like a
+/// slashing-protection record: at most one weight setting or commit per cycle, ever.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightRecord {
     pub weights: BTreeMap<u16, f64>,
     pub uids: Vec<u16>,
     pub values: Vec<u16>,
-    /// `pending` until the chain answered, then `ok`, `rejected: ...` or `error: ...`.
+    /// `set_weights` path: `pending`, then `ok`. Commit-reveal path: `committing`, `committed`,
+    /// then `revealed` or `expired`. Failures: `rejected: ...`, `error: ...`, `skipped: ...`.
     pub status: String,
     pub recorded_block: u64,
+    #[serde(default)]
+    pub salt: Vec<u16>,
+    #[serde(default)]
+    pub commit_hash: Option<Hash32>,
+    #[serde(default)]
+    pub commit_epoch: Option<u64>,
+    #[serde(default)]
+    pub version_key: u64,
 }
 
 /// tree `models`, key [version].

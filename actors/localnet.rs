@@ -262,6 +262,17 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             _ = &mut shutdown => { eprintln!("connito localnet: interrupted"); break; }
             _ = ticker.tick() => {}
         }
+        if let Some(d) = daemons
+            .iter()
+            .find(|d| d.sup.get_status() == ractor::ActorStatus::Stopped)
+        {
+            // A supervisor stops only when a child exhausted its restart budget: exit non-zero so
+            // the service manager restarts the whole process from its stored state.
+            anyhow::bail!(
+                "{}: an actor kept failing and its supervisor gave up (see the log above)",
+                d.ctx.daemon
+            );
+        }
         let head = chain.produce_block()?;
         let pos = clock.position(head.number);
         if pos.phase == connito::phase::Phase::Distribute && pos.into_phase == 0 {

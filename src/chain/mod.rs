@@ -2,11 +2,14 @@
 //!
 //! Everything the runtime reads from or submits to Subtensor goes through `ChainClient`. The
 //! [`DevChain`] implements the Subtensor semantics the runtime relies on (registration, stake,
-//! commitments, weights with rate limit and version key, a Yuma Consensus epoch every tempo with
-//! emission), persisted in sled so a restarted localnet continues at the same block.
+//! commitments, weights with rate limit and version key, commit-reveal weights, a Yuma Consensus
+//! epoch every tempo with emission), persisted in sled so a restarted localnet continues at the
+//! same block.
 
+mod commit;
 mod dev;
 
+pub use commit::{commit_hash, commit_preimage, encode_compact, netuid_index};
 pub use dev::{DevChain, DevChainConfig};
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +53,35 @@ pub struct CommitmentRecord {
     pub block: u64,
 }
 
+/// The weight-setting hyperparameters of a subnet, so a validator can choose between
+/// `set_weights` and commit-reveal and time its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightsParams {
+    /// `CommitRevealWeightsEnabled`: `set_weights` is refused, commit/reveal is required.
+    pub commit_reveal_enabled: bool,
+    /// `RevealPeriodEpochs`: a commit made in epoch `e` must be revealed in epoch `e + period`.
+    pub reveal_period_epochs: u64,
+    /// `Tempo`: blocks between epochs.
+    pub tempo: u64,
+    /// `WeightsSetRateLimit`: blocks between two `set_weights`/`commit_weights` of one uid.
+    pub weights_rate_limit: u64,
+    /// `WeightsVersionKey`: 0 accepts any, otherwise the given key must be `>=` it.
+    pub version_key: u64,
+    /// `SubnetEpochIndex`: epochs the subnet has run; a commit made now has this epoch.
+    pub epoch_index: u64,
+    /// `LastEpochBlock`: the block the last epoch ran at; the next runs at `+ tempo`.
+    pub last_epoch_block: u64,
+}
+
+/// One unrevealed weight commit (Subtensor's `WeightCommits` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightCommit {
+    pub hash: [u8; 32],
+    pub commit_block: u64,
+    /// The epoch index at commit time; the reveal must land in `commit_epoch + reveal_period`.
+    pub commit_epoch: u64,
+}
+
 /// Rejections, named as Subtensor names them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ChainError {
@@ -73,6 +105,22 @@ pub enum ChainError {
     WeightVecNotEqualSize,
     #[error("NeuronNoValidatorPermit")]
     NeuronNoValidatorPermit,
+    #[error("CommitRevealEnabled: set_weights is refused, use commit_weights/reveal_weights")]
+    CommitRevealEnabled,
+    #[error("CommitRevealDisabled: commit-reveal is off, use set_weights")]
+    CommitRevealDisabled,
+    #[error("CommittingWeightsTooFast: {blocks_left} more blocks")]
+    CommittingWeightsTooFast { blocks_left: u64 },
+    #[error("TooManyUnrevealedCommits")]
+    TooManyUnrevealedCommits,
+    #[error("NoWeightsCommitFound")]
+    NoWeightsCommitFound,
+    #[error("ExpiredWeightCommit")]
+    ExpiredWeightCommit,
+    #[error("RevealTooEarly")]
+    RevealTooEarly,
+    #[error("InvalidRevealCommitHashNotMatch")]
+    InvalidRevealCommitHashNotMatch,
     #[error("CommitmentTooLarge: {len} bytes, at most {max}")]
     CommitmentTooLarge { len: usize, max: usize },
     #[error("block {0} is not known")]
@@ -107,4 +155,28 @@ pub trait ChainClient: Send + Sync {
         values: Vec<u16>,
         version_key: u64,
     ) -> Result<(), ChainError>;
+    /// Stores `commit_hash` ([`commit_hash`] of the weights to reveal later) for `signer`.
+    async fn commit_weights(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        commit_hash: [u8; 32],
+    ) -> Result<(), ChainError>;
+    /// Reveals a commit of `signer` made `reveal_period_epochs` epochs ago and sets the weights.
+    async fn reveal_weights(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        uids: Vec<u16>,
+        values: Vec<u16>,
+        salt: Vec<u16>,
+        version_key: u64,
+    ) -> Result<(), ChainError>;
+    async fn weights_params(&self, netuid: u16) -> Result<WeightsParams, ChainError>;
+    /// The unrevealed commits of `hotkey`, oldest first (`WeightCommits(netuid_index, hotkey)`).
+    async fn weight_commits(
+        &self,
+        netuid: u16,
+        hotkey: &[u8; 32],
+    ) -> Result<Vec<WeightCommit>, ChainError>;
 }

@@ -11,6 +11,7 @@
 //!
 //! Everything here is pure: no I/O, no clocks, no randomness.
 
+pub mod cli;
 mod sparse;
 mod yuma;
 
@@ -20,6 +21,8 @@ mod tests;
 mod tests_chain;
 #[cfg(test)]
 mod tests_permits;
+#[cfg(test)]
+mod tests_scenarios;
 
 use serde::{Deserialize, Serialize};
 
