@@ -60,6 +60,18 @@ enum Cmd {
         #[arg(long, value_name = "CYCLE:DAEMON/ACTOR")]
         crash_at: Vec<localnet::CrashAt>,
     },
+    /// Consensus tools.
+    Consensus {
+        #[command(subcommand)]
+        cmd: ConsensusCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsensusCmd {
+    /// One Yuma Consensus epoch: reads the epoch's input as JSON on stdin, prints the output
+    /// as JSON (see README, "What if: connito consensus yuma").
+    Yuma,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -76,6 +88,16 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Consensus {
+        cmd: ConsensusCmd::Yuma,
+    } = cli.cmd
+    {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+            .context("reading stdin")?;
+        println!("{}", connito::consensus::cli::run_json(&input)?);
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -115,5 +137,6 @@ fn main() -> anyhow::Result<()> {
                 crash: crash_at,
             }))
         }
+        Cmd::Consensus { .. } => unreachable!("handled above"),
     }
 }

@@ -137,6 +137,10 @@ impl Default for LocalnetConfig {
             chain: DevChainConfig {
                 tempo: cycle,
                 weights_rate_limit: cycle / 2,
+                yuma: crate::consensus::YumaParams {
+                    tempo: cycle,
+                    ..Default::default()
+                },
                 ..DevChainConfig::default()
             },
             model: ModelConfig::tiny(),
@@ -237,11 +241,14 @@ mod tests {
     }
 
     #[test]
-    fn shipped_example_parses() {
+    fn shipped_example_is_exactly_the_defaults() {
         let text =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/localnet.toml"))
                 .unwrap();
-        LocalnetConfig::from_toml(&text).unwrap();
+        assert_eq!(
+            LocalnetConfig::from_toml(&text).unwrap(),
+            LocalnetConfig::default()
+        );
     }
 
     #[test]
