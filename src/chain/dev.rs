@@ -42,6 +42,10 @@ pub struct DevChainConfig {
     /// Fraction of emission kept by the subnet owner.
     pub owner_cut: f64,
     pub max_commitment_bytes: usize,
+    /// Bytes of commitments one hotkey may set per epoch (Commitments' `MaxSpace`).
+    pub commitment_space_per_epoch: usize,
+    /// `MinAllowedWeights`: a weight vector (other than a lone self-weight) needs this many uids.
+    pub min_allowed_weights: u16,
     /// `CommitRevealWeightsEnabled`: weights go through `commit_weights`/`reveal_weights` and
     /// `set_weights` is refused. On by default, as on SN102.
     pub commit_reveal_enabled: bool,
@@ -67,6 +71,8 @@ impl Default for DevChainConfig {
             emission_per_block: 1.0,
             owner_cut: 0.18,
             max_commitment_bytes: 128,
+            commitment_space_per_epoch: 3100,
+            min_allowed_weights: 1,
             commit_reveal_enabled: true,
             reveal_period_epochs: 1,
             yuma: YumaParams::default(),
@@ -110,6 +116,9 @@ struct State {
     commitments: BTreeMap<u16, (Vec<u8>, u64)>,
     #[serde(default)]
     epochs: u64,
+    /// Commitment bytes used per uid: `(epoch index, bytes)`.
+    #[serde(default)]
+    used_space: BTreeMap<u16, (u64, usize)>,
     /// Successful weight/commitment calls per hotkey (hex): `(block, call name)`.
     #[serde(default)]
     extrinsics: BTreeMap<String, Vec<(u64, String)>>,
@@ -285,14 +294,26 @@ impl DevChain {
         if uids.iter().any(|u| *u as usize >= st.neurons.len()) {
             return Err(ChainError::UidVecContainInvalidOne);
         }
+        let self_only = uids.len() == 1 && uids[0] as usize == uid;
+        let min = (self.cfg.min_allowed_weights as usize).min(st.neurons.len());
+        if !self_only && uids.len() < min {
+            return Err(ChainError::WeightVecLengthIsLow {
+                len: uids.len(),
+                min,
+            });
+        }
         Ok(())
     }
 
+    /// Stores weights max-upscaled as the chain does: the largest becomes 65535, the others
+    /// `floor(v · 65535 / max)`; zeros are no entry.
     fn store_weights(n: &mut Neuron, uids: Vec<u16>, values: Vec<u16>) {
+        let max = values.iter().copied().max().unwrap_or(0) as u64;
         n.weights = uids
             .into_iter()
             .zip(values)
             .filter(|(_, v)| *v > 0)
+            .map(|(u, v)| (u, (v as u64 * 65_535 / max.max(1)) as u16))
             .collect();
     }
 
@@ -351,6 +372,7 @@ impl State {
             owner_emission: 0.0,
             neurons: vec![],
             commitments: BTreeMap::new(),
+            used_space: BTreeMap::new(),
             epochs: 0,
             extrinsics: BTreeMap::new(),
         }
@@ -490,6 +512,20 @@ impl ChainClient for DevChain {
         let mut st = self.state.lock().expect("chain lock");
         let hotkey = signer.public();
         let uid = Self::uid_of(&st, &hotkey)?;
+        let epoch = st.epochs;
+        let used = match st.used_space.get(&uid) {
+            Some((e, used)) if *e == epoch => *used,
+            _ => 0,
+        };
+        let limit = self.cfg.commitment_space_per_epoch;
+        if used + data.len() > limit {
+            return Err(ChainError::SpaceLimitExceeded {
+                used,
+                requested: data.len(),
+                limit,
+            });
+        }
+        st.used_space.insert(uid, (epoch, used + data.len()));
         let block = st.block;
         st.commitments.insert(uid, (data, block));
         Self::log_extrinsic(&mut st, &hotkey, "set_commitment");
@@ -1272,5 +1308,82 @@ mod tests {
             run(c.set_weights(&v, 102, vec![1], vec![1], 0)),
             Err(ChainError::SettingWeightsTooFast { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod space_and_weight_rules {
+    use super::*;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn chain(cfg: DevChainConfig) -> DevChain {
+        DevChain::in_memory(
+            DevChainConfig {
+                tempo: 10,
+                commit_reveal_enabled: false,
+                ..cfg
+            },
+            1,
+            0,
+        )
+    }
+
+    #[test]
+    fn commitment_space_is_limited_per_epoch() {
+        let c = chain(DevChainConfig {
+            commitment_space_per_epoch: 200,
+            ..Default::default()
+        });
+        let k = Hotkey::dev("m");
+        run(c.register(&k, 102)).unwrap();
+        run(c.set_commitment(&k, 102, vec![1; 100])).unwrap();
+        run(c.set_commitment(&k, 102, vec![1; 100])).unwrap();
+        assert_eq!(
+            run(c.set_commitment(&k, 102, vec![1; 1])),
+            Err(ChainError::SpaceLimitExceeded {
+                used: 200,
+                requested: 1,
+                limit: 200
+            })
+        );
+        for _ in 0..10 {
+            c.produce_block().unwrap();
+        }
+        run(c.set_commitment(&k, 102, vec![1; 100])).expect("a new epoch has fresh space");
+    }
+
+    #[test]
+    fn min_allowed_weights_and_max_upscaling() {
+        let c = chain(DevChainConfig {
+            min_allowed_weights: 2,
+            ..Default::default()
+        });
+        let v = Hotkey::dev("v");
+        for k in [&v, &Hotkey::dev("a"), &Hotkey::dev("b")] {
+            run(c.register(k, 102)).unwrap();
+        }
+        run(c.add_stake(&v, 102, 10.0)).unwrap();
+        assert_eq!(
+            run(c.set_weights(&v, 102, vec![1], vec![5], 0)),
+            Err(ChainError::WeightVecLengthIsLow { len: 1, min: 2 })
+        );
+        run(c.set_weights(&v, 102, vec![0], vec![7], 0)).expect("a lone self-weight is allowed");
+        let c = chain(DevChainConfig {
+            min_allowed_weights: 2,
+            ..Default::default()
+        });
+        for k in [&v, &Hotkey::dev("a"), &Hotkey::dev("b")] {
+            run(c.register(k, 102)).unwrap();
+        }
+        run(c.add_stake(&v, 102, 10.0)).unwrap();
+        run(c.set_weights(&v, 102, vec![1, 2], vec![100, 50], 0)).unwrap();
+        let st = c.state.lock().unwrap();
+        assert_eq!(st.neurons[0].weights, vec![(1, 65_535), (2, 32_767)]);
     }
 }

@@ -123,6 +123,14 @@ pub enum ChainError {
     InvalidRevealCommitHashNotMatch,
     #[error("CommitmentTooLarge: {len} bytes, at most {max}")]
     CommitmentTooLarge { len: usize, max: usize },
+    #[error("SpaceLimitExceeded: {used} bytes used this epoch, {requested} more exceeds {limit}")]
+    SpaceLimitExceeded {
+        used: usize,
+        requested: usize,
+        limit: usize,
+    },
+    #[error("WeightVecLengthIsLow: {len} weights, at least {min}")]
+    WeightVecLengthIsLow { len: usize, min: usize },
     #[error("block {0} is not known")]
     UnknownBlock(u64),
     #[error("chain storage: {0}")]
