@@ -15,7 +15,7 @@ use connito::tensors::StateDict;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::context::{
-    Ctx, GLOBAL_GROUP, ModelRecord, RoundRecord, SubmissionRecord, Tick, blocking, latest_model,
+    Ctx, GLOBAL_GROUP, ModelRecord, RoundRecord, SubmissionRecord, Tick, latest_model,
 };
 use crate::evaluator::round_scores;
 
@@ -72,17 +72,15 @@ impl Actor for Aggregator {
                     .unwrap_or_default();
                 if t.pos.phase >= Phase::Merge && round.scored && !round.merged && !st.busy {
                     st.busy = true;
-                    let ctx = st.ctx.clone();
-                    tokio::spawn(async move {
-                        let c2 = ctx.clone();
-                        match blocking(move || merge_round(&c2, cycle)).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) | Err(e) => {
-                                tracing::error!(daemon = %ctx.daemon, cycle, "merge: {e}")
-                            }
-                        }
-                        let _ = myself.cast(AggregatorMsg::Done);
-                    });
+                    crate::context::spawn_job(
+                        &st.ctx,
+                        "merge",
+                        cycle,
+                        move |c| merge_round(c, cycle),
+                        move || {
+                            let _ = myself.cast(AggregatorMsg::Done);
+                        },
+                    );
                 }
                 if matches!(
                     t.pos.phase,

@@ -65,6 +65,26 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| format!("blocking task: {e}").into())
 }
 
+/// Runs `job` on a blocking thread (heavy work never runs on an actor's message loop), logs its
+/// error, then calls `done` (which casts the actor's completion message).
+pub fn spawn_job(
+    ctx: &Ctx,
+    what: &'static str,
+    cycle: u64,
+    job: impl FnOnce(&Ctx) -> Result<(), ractor::ActorProcessingErr> + Send + 'static,
+    done: impl FnOnce() + Send + 'static,
+) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let c2 = ctx.clone();
+        match blocking(move || job(&c2)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => tracing::error!(daemon = %ctx.daemon, cycle, "{what}: {e}"),
+        }
+        done();
+    });
+}
+
 /// tree `commitments`, key [cycle, uid]: what ChainSync saw a miner commit this cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommitObs {

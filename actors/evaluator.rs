@@ -13,9 +13,7 @@ use connito::pol::{eval_loss, round_seed, score};
 use connito::store::key;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::context::{
-    Ctx, RoundRecord, ScoreRecord, SubmissionRecord, Tick, blocking, latest_model,
-};
+use crate::context::{Ctx, RoundRecord, ScoreRecord, SubmissionRecord, Tick, latest_model};
 
 pub struct Evaluator;
 
@@ -69,17 +67,15 @@ impl Actor for Evaluator {
                 let hash = st.ctx.chain.block_hash(seed_block).await?;
                 let seed = round_seed(&hash, cycle);
                 st.busy = true;
-                let ctx = st.ctx.clone();
-                tokio::spawn(async move {
-                    let c2 = ctx.clone();
-                    match blocking(move || evaluate_round(&c2, cycle, seed)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) | Err(e) => {
-                            tracing::error!(daemon = %ctx.daemon, cycle, "evaluation: {e}")
-                        }
-                    }
-                    let _ = myself.cast(EvaluatorMsg::Done);
-                });
+                crate::context::spawn_job(
+                    &st.ctx,
+                    "evaluation",
+                    cycle,
+                    move |c| evaluate_round(c, cycle, seed),
+                    move || {
+                        let _ = myself.cast(EvaluatorMsg::Done);
+                    },
+                );
             }
         }
         Ok(())

@@ -184,43 +184,28 @@ async fn send(
         )?;
         return Ok(());
     }
-    let (label, status) = match rec.commit_hash {
-        Some(hash) => {
-            let res = ctx
-                .chain
+    let (res, success) = match rec.commit_hash {
+        Some(hash) => (
+            ctx.chain
                 .commit_weights(&ctx.hotkey, ctx.netuid, hash)
-                .await;
-            let (label, failure) = outcome(&res);
-            (
-                label,
-                if res.is_ok() {
-                    "committed".to_string()
-                } else {
-                    failure
-                },
-            )
-        }
+                .await,
+            "committed",
+        ),
         None => {
-            let res = ctx
-                .chain
-                .set_weights(
-                    &ctx.hotkey,
-                    ctx.netuid,
-                    rec.uids.clone(),
-                    rec.values.clone(),
-                    rec.version_key,
-                )
-                .await;
-            let (label, failure) = outcome(&res);
+            let (uids, values) = (rec.uids.clone(), rec.values.clone());
             (
-                label,
-                if res.is_ok() {
-                    "ok".to_string()
-                } else {
-                    failure
-                },
+                ctx.chain
+                    .set_weights(&ctx.hotkey, ctx.netuid, uids, values, rec.version_key)
+                    .await,
+                "ok",
             )
         }
+    };
+    let (label, failure) = outcome(&res);
+    let status = if res.is_ok() {
+        success.to_string()
+    } else {
+        failure
     };
     ctx.metrics
         .counter("connito_weights_set_total", &[("status", label)])

@@ -167,10 +167,12 @@ impl DevChain {
         &self.cfg
     }
 
+    /// Writes the state and waits for the disk: a block or extrinsic the chain answered is
+    /// final, as on a real chain, even across a kill -9 of the localnet.
     fn persist(&self, st: &State) -> Result<(), ChainError> {
         if let Some(store) = &self.store {
             store
-                .put("chain", STATE_KEY, st)
+                .put_durable("chain", STATE_KEY, st)
                 .map_err(|e| ChainError::Storage(e.to_string()))?;
         }
         Ok(())
