@@ -53,6 +53,8 @@ pub struct LocalnetOpts {
     pub report: ReportFormat,
     pub data_dir: Option<PathBuf>,
     pub crash: Vec<CrashAt>,
+    /// Base HTTP port (validator; miner i at +1+i), or ephemeral ports.
+    pub metrics_port: Option<u16>,
 }
 
 struct Daemon {
@@ -150,6 +152,7 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
         register(&chain, k, netuid).await?;
     }
 
+    let port_of = |offset: u16| opts.metrics_port.map_or(0, |p| p.saturating_add(offset));
     let mut daemons = vec![];
     let make_ctx = |name: String, hotkey: Hotkey, miner: bool| -> anyhow::Result<_> {
         let store =
@@ -166,7 +169,9 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
     // Validator.
     {
         let (name, hotkey, store, metrics, h) = make_ctx("validator".into(), vkey.clone(), false)?;
-        let addr = http::serve(0, h).await?;
+        let addr = http::serve(port_of(0), h)
+            .await
+            .with_context(|| format!("binding the validator's HTTP port {}", port_of(0)))?;
         let ctx = Ctx {
             daemon: name,
             chain: chain.clone(),
@@ -207,7 +212,9 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
     for (i, (spec, hotkey)) in cfg.miners.iter().zip(&miner_keys).enumerate() {
         let (name, hotkey, store, metrics, h) =
             make_ctx(format!("miner-{i}"), hotkey.clone(), true)?;
-        let addr = http::serve(0, h).await?;
+        let addr = http::serve(port_of(1 + i as u16), h)
+            .await
+            .with_context(|| format!("binding miner-{i}'s HTTP port {}", port_of(1 + i as u16)))?;
         let ctx = Ctx {
             daemon: name,
             chain: chain.clone(),

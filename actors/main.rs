@@ -55,6 +55,10 @@ enum Cmd {
         /// Override the config's compute backend.
         #[arg(long, value_enum)]
         backend: Option<BackendArg>,
+        /// First HTTP port (`/metrics`, shards, models): the validator gets it, miner i gets
+        /// PORT+1+i; matches grafana/targets.json with 9101. Default: free ephemeral ports.
+        #[arg(long, value_name = "PORT")]
+        metrics_port: Option<u16>,
         /// Fault injection: make DAEMON/ACTOR panic at the start of CYCLE (repeatable),
         /// e.g. `2:validator/evaluator`. The supervisor restarts it.
         #[arg(long, value_name = "CYCLE:DAEMON/ACTOR")]
@@ -109,6 +113,7 @@ fn main() -> anyhow::Result<()> {
             config,
             block_time_ms,
             backend,
+            metrics_port,
             crash_at,
         } => {
             let mut cfg = match &config {
@@ -135,6 +140,7 @@ fn main() -> anyhow::Result<()> {
                 report,
                 data_dir,
                 crash: crash_at,
+                metrics_port,
             }))
         }
         Cmd::Consensus { .. } => unreachable!("handled above"),
