@@ -118,6 +118,14 @@ async fn judge(ctx: &Ctx, cycle: u64, obs: &CommitObs) -> SubmissionRecord {
         blob: None,
         commit_block: obs.hash_block,
     };
+    if obs.group as usize >= ctx.cfg.model.n_groups {
+        rec.verdict = "wrong_group".into();
+        rec.detail = format!(
+            "group {} does not exist (the model has {})",
+            obs.group, ctx.cfg.model.n_groups
+        );
+        return rec;
+    }
     let Some(url) = &obs.url else {
         rec.verdict = "no_location".into();
         rec.detail = "hash committed but no location in MinerCommit2".into();

@@ -93,7 +93,10 @@ impl Actor for Supervisor {
         for spec in args.children {
             // Export the restart counter from the start (0), so dashboards and alerts see it.
             args.metrics
-                .counter("connito_supervisor_restarts_total", &[("actor", spec.label)])
+                .counter(
+                    "connito_supervisor_restarts_total",
+                    &[("actor", spec.label)],
+                )
                 .increment(0);
             let cell = (spec.spawn)(myself.get_cell()).await?;
             children.push(Child {
