@@ -64,10 +64,36 @@ enum Cmd {
         #[arg(long, value_name = "CYCLE:DAEMON/ACTOR")]
         crash_at: Vec<localnet::CrashAt>,
     },
+    /// Model files: create and inspect.
+    Model {
+        #[command(subcommand)]
+        cmd: ModelCmd,
+    },
     /// Consensus tools.
     Consensus {
         #[command(subcommand)]
         cmd: ConsensusCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// Write a freshly initialized model (seeded, deterministic) as safetensors.
+    Init {
+        /// `tiny` (tests, localnet) or `small` (20-50 M parameters).
+        #[arg(long, default_value = "tiny")]
+        preset: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print parameters per part and per expert group, and the content hash, as JSON.
+    Inspect {
+        file: PathBuf,
+        /// Expert groups the experts are split into (contiguous).
+        #[arg(long, default_value_t = 2)]
+        groups: usize,
     },
 }
 
@@ -92,6 +118,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Model { cmd } = &cli.cmd {
+        return model_cmd(cmd);
+    }
     if let Cmd::Consensus {
         cmd: ConsensusCmd::Yuma,
     } = cli.cmd
@@ -143,6 +172,46 @@ fn main() -> anyhow::Result<()> {
                 metrics_port,
             }))
         }
-        Cmd::Consensus { .. } => unreachable!("handled above"),
+        Cmd::Consensus { .. } | Cmd::Model { .. } => unreachable!("handled above"),
+    }
+}
+
+fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
+    match cmd {
+        ModelCmd::Init { preset, seed, out } => {
+            let cfg = connito::model::ModelConfig::preset(preset)?;
+            let sd = connito::model::init_state_dict(&cfg, *seed);
+            let bytes = connito::tensors::encode_safetensors(&sd);
+            std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let i = connito::model::inspect(&sd, cfg.n_experts, cfg.n_groups);
+            eprintln!(
+                "wrote {} ({} parameters, {} bytes, hash {})",
+                out.display(),
+                i.parameters,
+                bytes.len(),
+                i.hash
+            );
+            Ok(())
+        }
+        ModelCmd::Inspect { file, groups } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let sd = connito::tensors::decode_safetensors(&bytes)
+                .with_context(|| format!("{} is not a model file", file.display()))?;
+            let experts = sd
+                .keys()
+                .filter_map(|k| connito::model::expert_of(k))
+                .max()
+                .map_or(0, |e| e + 1);
+            if *groups == 0 || (experts > 0 && experts % groups != 0) {
+                anyhow::bail!(
+                    "--groups {groups} does not divide the {experts} experts in {}",
+                    file.display()
+                );
+            }
+            let i = connito::model::inspect(&sd, experts, *groups);
+            println!("{}", serde_json::to_string_pretty(&i)?);
+            Ok(())
+        }
     }
 }

@@ -232,3 +232,48 @@ fn consensus_yuma_cli_reads_stdin_and_writes_json() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// `connito model init` writes a seeded model; `connito model inspect` accounts for every
+/// parameter and gives the same hash for the same seed.
+#[test]
+fn model_init_and_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.safetensors");
+    let bin = env!("CARGO_BIN_EXE_connito");
+    let ok = Command::new(bin)
+        .args(["model", "init", "--preset", "tiny", "--seed", "3", "--out"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new(bin)
+        .args(["model", "inspect"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parts: u64 = v["parts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(parts, v["parameters"].as_u64().unwrap());
+    assert_eq!(v["groups"].as_object().unwrap().len(), 2);
+    let sd = connito::model::init_state_dict(&connito::model::ModelConfig::tiny(), 3);
+    assert_eq!(
+        v["hash"].as_str().unwrap(),
+        hex_of(&connito::tensors::state_dict_hash(&sd))
+    );
+    let bad = Command::new(bin)
+        .args(["model", "inspect", "/nonexistent.safetensors"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -31,6 +31,8 @@ pub enum ModelError {
     Zero(&'static str),
     #[error("vocab must be at least 256 (bytes), got {0}")]
     VocabTooSmall(usize),
+    #[error("unknown model preset {0:?} (presets: tiny, small)")]
+    UnknownPreset(String),
 }
 
 impl ModelConfig {
@@ -46,6 +48,30 @@ impl ModelConfig {
             n_groups: 2,
             top_k: 2,
             seq_len: 32,
+        }
+    }
+
+    /// 20–50 M parameters, for real CPU/GPU runs and benchmarks.
+    pub fn small() -> Self {
+        Self {
+            vocab: 256,
+            d_model: 512,
+            n_layers: 6,
+            n_heads: 8,
+            d_expert: 512,
+            n_experts: 8,
+            n_groups: 4,
+            top_k: 2,
+            seq_len: 256,
+        }
+    }
+
+    /// A preset by name (`tiny`, `small`).
+    pub fn preset(name: &str) -> Result<Self, ModelError> {
+        match name {
+            "tiny" => Ok(Self::tiny()),
+            "small" => Ok(Self::small()),
+            other => Err(ModelError::UnknownPreset(other.to_string())),
         }
     }
 
@@ -127,6 +153,16 @@ mod tests {
         assert_eq!(c.validate(), Err(ModelError::Zero("n_layers")));
         let c = ModelConfig { vocab: 100, ..t() };
         assert_eq!(c.validate(), Err(ModelError::VocabTooSmall(100)));
+    }
+
+    #[test]
+    fn presets_by_name() {
+        assert_eq!(ModelConfig::preset("tiny"), Ok(ModelConfig::tiny()));
+        assert_eq!(ModelConfig::preset("small"), Ok(ModelConfig::small()));
+        assert_eq!(
+            ModelConfig::preset("huge"),
+            Err(ModelError::UnknownPreset("huge".into()))
+        );
     }
 
     #[test]

@@ -10,9 +10,11 @@
 
 mod config;
 mod forward;
+mod inspect;
 
 pub use config::{ModelConfig, ModelError};
 pub use forward::{Params, batch_tensors, forward_logits, loss_on_batch};
+pub use inspect::{Inspection, inspect};
 
 use std::collections::BTreeMap;
 
