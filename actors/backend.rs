@@ -4,27 +4,62 @@ use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 use connito::config::Backend;
 
-/// The device for `backend`. wgpu is pinned to Vulkan (Metal on macOS): it never falls back to
-/// OpenGL, which deadlocks on llvmpipe. No such adapter is a clear error, not a panic.
+/// Adapter kinds that are real GPUs (lavapipe and other software rasterizers report `Cpu`).
+pub fn is_real_gpu(kind: burn::tensor::wgpu::wgpu::DeviceType) -> bool {
+    use burn::tensor::wgpu::wgpu::DeviceType;
+    matches!(
+        kind,
+        DeviceType::DiscreteGpu | DeviceType::IntegratedGpu | DeviceType::VirtualGpu
+    )
+}
+
+/// wgpu pinned to Vulkan (Metal on macOS): never the OpenGL fallback, which deadlocks on llvmpipe.
+/// The runtime can be initialized once per process, so the outcome is kept.
+fn init_wgpu() -> Result<(Device, burn::tensor::wgpu::wgpu::AdapterInfo), String> {
+    static WGPU: std::sync::OnceLock<
+        Result<(Device, burn::tensor::wgpu::wgpu::AdapterInfo), String>,
+    > = std::sync::OnceLock::new();
+    WGPU.get_or_init(init_wgpu_once).clone()
+}
+
+fn init_wgpu_once() -> Result<(Device, burn::tensor::wgpu::wgpu::AdapterInfo), String> {
+    let api = if cfg!(target_os = "macos") {
+        WgpuBackend::Metal
+    } else {
+        WgpuBackend::Vulkan
+    };
+    let (device, setup) = Device::wgpu_options()
+        .graphics_api(api)
+        .init_with_setup()
+        .map_err(|e| {
+            format!(
+                "wgpu needs a {api:?} adapter and none came up ({e}). On Debian without a GPU, \
+             `apt-get install mesa-vulkan-drivers` provides lavapipe; or set backend = \"cpu\""
+            )
+        })?;
+    let info = setup.adapter.get_info();
+    tracing::info!(adapter = %info.name, kind = ?info.device_type, api = ?setup.backend, "wgpu device");
+    Ok((device, info))
+}
+
+/// The device for `backend`. `auto` takes a real GPU through wgpu when there is one, else burn's
+/// Flex CPU backend (a software Vulkan adapter is slower than Flex). No adapter is a clear
+/// error for `wgpu`, never a panic.
 pub fn device(backend: Backend) -> Result<Device, String> {
     match backend {
         Backend::Cpu => Ok(Device::flex()),
-        Backend::Wgpu => {
-            let api = if cfg!(target_os = "macos") {
-                WgpuBackend::Metal
-            } else {
-                WgpuBackend::Vulkan
-            };
-            let (device, setup) = Device::wgpu_options().graphics_api(api).init_with_setup().map_err(|e| {
-                format!(
-                    "backend = \"wgpu\" needs a {api:?} adapter and none came up ({e}). On Debian without a GPU, \
-                     `apt-get install mesa-vulkan-drivers` provides lavapipe; or set backend = \"cpu\""
-                )
-            })?;
-            let info = setup.adapter.get_info();
-            tracing::info!(adapter = %info.name, kind = ?info.device_type, api = ?setup.backend, "wgpu device");
-            Ok(device)
-        }
+        Backend::Wgpu => init_wgpu().map(|(d, _)| d),
+        Backend::Auto => match init_wgpu() {
+            Ok((d, info)) if is_real_gpu(info.device_type) => Ok(d),
+            Ok((_, info)) => {
+                tracing::info!(adapter = %info.name, "backend auto: no real GPU (software adapter); using the CPU backend");
+                Ok(Device::flex())
+            }
+            Err(e) => {
+                tracing::info!("backend auto: {e}; using the CPU backend");
+                Ok(Device::flex())
+            }
+        },
     }
 }
 
@@ -37,6 +72,19 @@ mod tests {
     /// The same model and batch on wgpu (Vulkan; lavapipe in CI) and on the CPU backend agree.
     /// Without a Vulkan adapter the test says so and passes, except in CI, where `.ci/run`
     /// installs lavapipe and a missing adapter is a failure.
+    #[test]
+    fn only_real_gpus_count_for_auto() {
+        use burn::tensor::wgpu::wgpu::DeviceType;
+        assert!(is_real_gpu(DeviceType::DiscreteGpu));
+        assert!(is_real_gpu(DeviceType::IntegratedGpu));
+        assert!(
+            !is_real_gpu(DeviceType::Cpu),
+            "lavapipe/llvmpipe is not a GPU"
+        );
+        assert!(!is_real_gpu(DeviceType::Other));
+        assert!(device(Backend::Auto).is_ok(), "auto always yields a device");
+    }
+
     #[test]
     fn wgpu_and_cpu_losses_agree() {
         let gpu = match device(Backend::Wgpu) {

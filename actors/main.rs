@@ -108,6 +108,7 @@ enum ConsensusCmd {
 enum BackendArg {
     Cpu,
     Wgpu,
+    Auto,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -160,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                 cfg.backend = match b {
                     BackendArg::Cpu => Backend::Cpu,
                     BackendArg::Wgpu => Backend::Wgpu,
+                    BackendArg::Auto => Backend::Auto,
                 };
             }
             cfg.validate()?;

@@ -19,6 +19,8 @@ pub enum Backend {
     Cpu,
     /// wgpu on a Vulkan (or Metal) adapter; never the OpenGL fallback.
     Wgpu,
+    /// A real GPU through wgpu when there is one, else the CPU backend.
+    Auto,
 }
 
 /// What a miner does (localnet populations include misbehaving ones).
