@@ -45,6 +45,18 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     ("connito_trainer_tokens_total", "Tokens trained on"),
     (
+        "connito_trainer_grad_norm",
+        "Global gradient norm of the last step, before clipping",
+    ),
+    (
+        "connito_trainer_learning_rate",
+        "Learning rate of the inner optimizer",
+    ),
+    (
+        "connito_trainer_expert_load",
+        "Fraction of routing weight per expert, by layer and expert",
+    ),
+    (
         "connito_trainer_steps_total",
         "Training steps by status (ok, skipped)",
     ),

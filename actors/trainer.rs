@@ -187,6 +187,10 @@ fn train(
             let skipped = ctx
                 .metrics
                 .counter("connito_trainer_steps_total", &[("status", "skipped")]);
+            let grad_norm = ctx.metrics.gauge("connito_trainer_grad_norm", &[]);
+            ctx.metrics
+                .gauge("connito_trainer_learning_rate", &[])
+                .set(tr.lr());
             let mut last = None;
             let mut n = 0;
             while n < cfg.max_steps_per_cycle && !stop.load(Ordering::Relaxed) {
@@ -199,7 +203,24 @@ fn train(
                 ok.increment(1);
                 tokens.increment(s.tokens as u64);
                 loss_g.set(s.loss as f64);
+                grad_norm.set(s.grad_norm as f64);
                 last = Some(s.loss);
+                if n % 50 == 1 {
+                    let probe = sampler
+                        .clone()
+                        .next_batch(cfg.train.batch_rows, cfg.model.seq_len);
+                    for (l, layer) in tr.expert_load(&probe).iter().enumerate() {
+                        for (e, f) in layer.iter().enumerate() {
+                            let (l, e) = (l.to_string(), e.to_string());
+                            ctx.metrics
+                                .gauge(
+                                    "connito_trainer_expert_load",
+                                    &[("layer", &l), ("expert", &e)],
+                                )
+                                .set(*f);
+                        }
+                    }
+                }
                 if n % 50 == 0 {
                     tracing::info!(daemon = %ctx.daemon, cycle, step = n, loss = s.loss, "training");
                 }

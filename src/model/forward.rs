@@ -58,18 +58,48 @@ fn attention(cfg: &ModelConfig, params: &Params, l: usize, x: Tensor<2>, b: usiz
     linear(out, p(params, &name("o_proj")))
 }
 
+/// Gate weights `[n, n_experts]`: softmax router probabilities with only the top-k kept per
+/// token, renormalized to sum to 1.
+fn route_gates(cfg: &ModelConfig, route: Tensor<2>, router: Tensor<2>) -> Tensor<2> {
+    let probs = softmax(linear(route, router), 1);
+    let kth = probs.clone().topk(cfg.top_k, 1).narrow(1, cfg.top_k - 1, 1);
+    let keep = probs.clone().greater_equal(kth).float();
+    let gates = probs.mul(keep);
+    gates.clone().div(gates.sum_dim(1).add_scalar(1e-9))
+}
+
+/// Per layer, the fraction of the batch's routing weight each expert receives (each layer's
+/// fractions sum to 1): the expert load a trainer reports.
+pub fn expert_load(
+    cfg: &ModelConfig,
+    params: &Params,
+    batch: &TokenBatch,
+    device: &Device,
+) -> Vec<Vec<f64>> {
+    let (inputs, _) = batch_tensors(batch, device);
+    let n = batch.rows * batch.seq_len;
+    let tok = p(params, "model.embed_tokens.weight").select(0, inputs.reshape([n]));
+    (0..cfg.n_layers)
+        .map(|l| {
+            let router = p(params, &format!("model.layers.{l}.mlp.gate.weight"));
+            let per_expert: Vec<f32> = route_gates(cfg, tok.clone(), router)
+                .sum_dim(0)
+                .div_scalar(n as f64)
+                .to_data()
+                .try_to_vec::<f32>()
+                .expect("float tensors read back as f32");
+            per_expert.into_iter().map(f64::from).collect()
+        })
+        .collect()
+}
+
 /// `route` is the tokens' input embedding `[n, d]`; `x` the normalized residual stream.
 fn moe(cfg: &ModelConfig, params: &Params, l: usize, x: Tensor<2>, route: Tensor<2>) -> Tensor<2> {
     let router = p(params, &format!("model.layers.{l}.mlp.gate.weight"));
     // The router reads the token's (frozen) embedding, so routing is a stable function of the
     // token: training one group's experts can never move another group's tokens into or out of
     // them, and groups trained by different miners compose when merged.
-    let probs = softmax(linear(route, router), 1);
-    // Keep the top-k probabilities per token, renormalized; the others route nothing.
-    let kth = probs.clone().topk(cfg.top_k, 1).narrow(1, cfg.top_k - 1, 1);
-    let keep = probs.clone().greater_equal(kth).float();
-    let gates = probs.mul(keep);
-    let gates = gates.clone().div(gates.sum_dim(1).add_scalar(1e-9));
+    let gates = route_gates(cfg, route, router);
     let mut out: Option<Tensor<2>> = None;
     for e in 0..cfg.n_experts {
         let gate = linear(x.clone(), p(params, &expert_key(l, e, "gate_proj")));
@@ -163,6 +193,33 @@ mod tests {
         assert!(loss.is_finite());
         // A random model cannot beat the uniform distribution by much (ln 256 = 5.55 nats).
         assert!(loss > (256f32).ln() - 0.5 && loss < 40.0, "loss {loss}");
+    }
+
+    #[test]
+    fn expert_load_sums_to_one_and_follows_the_warm_router() {
+        let cfg = ModelConfig::tiny();
+        let device = Device::flex();
+        let mut sd = init_state_dict(&cfg, 1);
+        let text = |d: Domain| (0..50).map(|i| d.sample(1, i)).collect::<String>();
+        crate::model::warm_start_router(
+            &cfg,
+            &mut sd,
+            &[text(Domain::Arithmetic), text(Domain::Sorting)],
+            4.0,
+            1,
+        );
+        let params = to_params(&sd, &device);
+        let batch =
+            Sampler::new(Domain::Arithmetic, 1, Split::Train, 8, 0).next_batch(4, cfg.seq_len);
+        let load = expert_load(&cfg, &params, &batch, &device);
+        assert_eq!(load.len(), cfg.n_layers);
+        for layer in &load {
+            assert!((layer.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{layer:?}");
+            assert!(
+                layer[0] + layer[1] > 0.7,
+                "arithmetic should load group 0: {layer:?}"
+            );
+        }
     }
 
     #[test]

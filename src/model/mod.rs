@@ -13,7 +13,7 @@ mod forward;
 mod inspect;
 
 pub use config::{ModelConfig, ModelError};
-pub use forward::{Params, batch_tensors, forward_logits, loss_on_batch};
+pub use forward::{Params, batch_tensors, expert_load, forward_logits, loss_on_batch};
 pub use inspect::{Inspection, inspect};
 
 use std::collections::BTreeMap;

@@ -162,6 +162,16 @@ impl GroupTrainer {
             .collect()
     }
 
+    /// Learning rate of the inner optimizer.
+    pub fn lr(&self) -> f64 {
+        self.tcfg.lr
+    }
+
+    /// Per layer, the fraction of `batch`'s routing weight each expert gets.
+    pub fn expert_load(&self, batch: &TokenBatch) -> Vec<Vec<f64>> {
+        crate::model::expert_load(&self.cfg, &self.params, batch, &self.device)
+    }
+
     /// The full current model.
     pub fn state_dict(&self) -> StateDict {
         from_params(&self.cfg, &self.params)
