@@ -1,5 +1,6 @@
 //! The training step of one expert group: only that group's expert tensors get gradients and
-//! updates (Adam with global-norm clipping); everything else is a constant.
+//! updates (AdamW with global-norm clipping, warmup + cosine schedule, gradient accumulation);
+//! everything else is a constant. Non-finite steps change nothing and are reported as skipped.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,16 @@ pub struct TrainConfig {
     /// Clip the global gradient norm to this (0 = off).
     pub clip_norm: f64,
     pub batch_rows: usize,
+    /// Decoupled (AdamW) weight decay per unit of learning rate (0 = plain Adam).
+    pub weight_decay: f64,
+    /// Linear warmup from 0 to `lr` over this many steps (0 = none).
+    pub warmup_steps: u64,
+    /// Cosine decay from `lr` to `lr · min_lr_ratio` over this many steps after warmup
+    /// (0 = constant learning rate).
+    pub cosine_steps: u64,
+    pub min_lr_ratio: f64,
+    /// Micro-batches whose gradients are averaged into one optimizer step.
+    pub accumulation: usize,
 }
 
 impl Default for TrainConfig {
@@ -32,8 +43,27 @@ impl Default for TrainConfig {
             eps: 1e-8,
             clip_norm: 1.0,
             batch_rows: 16,
+            weight_decay: 0.0,
+            warmup_steps: 0,
+            cosine_steps: 0,
+            min_lr_ratio: 0.1,
+            accumulation: 1,
         }
     }
+}
+
+/// Learning rate of optimizer step `step` (1-based): linear warmup, then cosine decay to
+/// `lr · min_lr_ratio`, then flat.
+pub fn lr_at(cfg: &TrainConfig, step: u64) -> f64 {
+    if cfg.warmup_steps > 0 && step <= cfg.warmup_steps {
+        return cfg.lr * step as f64 / cfg.warmup_steps as f64;
+    }
+    if cfg.cosine_steps == 0 {
+        return cfg.lr;
+    }
+    let t = (step - cfg.warmup_steps).min(cfg.cosine_steps) as f64 / cfg.cosine_steps as f64;
+    let min = cfg.lr * cfg.min_lr_ratio;
+    min + (cfg.lr - min) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
 /// What one step reports.
@@ -80,30 +110,53 @@ impl GroupTrainer {
 
     /// One optimizer step on `batch`.
     pub fn step(&mut self, batch: &TokenBatch) -> StepStats {
+        self.step_accumulated(std::slice::from_ref(batch))
+    }
+
+    /// One optimizer step on the averaged gradients of `micro` batches.
+    pub fn step_accumulated(&mut self, micro: &[TokenBatch]) -> StepStats {
         let ad = self.device.clone().autodiff();
-        let mut view = self.params.clone();
-        for name in &self.trainable {
-            let leaf = self.params[name].clone().autodiff().require_grad();
-            view.insert(name.clone(), leaf);
-        }
-        let loss = loss_on_batch(&self.cfg, &view, batch, &ad);
-        let loss_value: f32 = loss.clone().inner().into_scalar();
-        let tokens = batch.rows * batch.seq_len;
-        if !loss_value.is_finite() {
-            return StepStats {
-                loss: loss_value,
-                grad_norm: f32::NAN,
-                tokens,
-                skipped: true,
+        let k = micro.len().max(1);
+        let tokens: usize = micro.iter().map(|b| b.rows * b.seq_len).sum();
+        let mut acc: Vec<Option<Tensor<2>>> = vec![None; self.trainable.len()];
+        let mut loss_value = 0f32;
+        for batch in micro {
+            let mut view = self.params.clone();
+            for name in &self.trainable {
+                let leaf = self.params[name].clone().autodiff().require_grad();
+                view.insert(name.clone(), leaf);
+            }
+            let loss = loss_on_batch(&self.cfg, &view, batch, &ad);
+            let l: f32 = loss.clone().inner().into_scalar();
+            loss_value += l / k as f32;
+            if !l.is_finite() {
+                return StepStats {
+                    loss: l,
+                    grad_norm: f32::NAN,
+                    tokens,
+                    skipped: true,
+                };
+            }
+            let loss = if k > 1 {
+                loss.div_scalar(k as f64)
+            } else {
+                loss
             };
+            let grads = loss.backward();
+            for (slot, name) in acc.iter_mut().zip(&self.trainable) {
+                let g = view[name]
+                    .grad(&grads)
+                    .unwrap_or_else(|| self.params[name].zeros_like());
+                *slot = Some(match slot.take() {
+                    Some(a) => a.add(g),
+                    None => g,
+                });
+            }
         }
-        let grads = loss.backward();
         let mut gs: Vec<(String, Tensor<2>)> = Vec::with_capacity(self.trainable.len());
         let mut sq = 0f64;
-        for name in &self.trainable {
-            let g = view[name]
-                .grad(&grads)
-                .unwrap_or_else(|| self.params[name].zeros_like());
+        for (name, g) in self.trainable.iter().zip(acc) {
+            let g = g.expect("at least one micro-batch");
             let s: f32 = g.clone().powf_scalar(2.0).sum().into_scalar();
             sq += s as f64;
             gs.push((name.clone(), g));
@@ -125,7 +178,9 @@ impl GroupTrainer {
         self.steps += 1;
         let t = self.steps as i32;
         let (b1, b2) = (self.tcfg.beta1, self.tcfg.beta2);
-        let lr_t = self.tcfg.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        let lr = lr_at(&self.tcfg, self.steps);
+        let lr_t = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        let decay = 1.0 - lr * self.tcfg.weight_decay;
         for (name, g) in gs {
             let g = g.mul_scalar(scale);
             let (m, v) = self
@@ -140,7 +195,13 @@ impl GroupTrainer {
                 .clone()
                 .div(v.clone().sqrt().add_scalar(self.tcfg.eps))
                 .mul_scalar(lr_t);
-            let p = self.params[&name].clone().sub(update);
+            let p = self.params[&name].clone();
+            let p = if self.tcfg.weight_decay != 0.0 {
+                p.mul_scalar(decay)
+            } else {
+                p
+            };
+            let p = p.sub(update);
             self.params.insert(name.clone(), p);
             self.moments.insert(name, (m, v));
         }
@@ -156,15 +217,17 @@ impl GroupTrainer {
     pub fn run(&mut self, sampler: &mut Sampler, n: usize) -> Vec<StepStats> {
         (0..n)
             .map(|_| {
-                let batch = sampler.next_batch(self.tcfg.batch_rows, self.cfg.seq_len);
-                self.step(&batch)
+                let micro: Vec<TokenBatch> = (0..self.tcfg.accumulation.max(1))
+                    .map(|_| sampler.next_batch(self.tcfg.batch_rows, self.cfg.seq_len))
+                    .collect();
+                self.step_accumulated(&micro)
             })
             .collect()
     }
 
-    /// Learning rate of the inner optimizer.
+    /// Learning rate the next optimizer step will use.
     pub fn lr(&self) -> f64 {
-        self.tcfg.lr
+        lr_at(&self.tcfg, self.steps + 1)
     }
 
     /// Per layer, the fraction of `batch`'s routing weight each expert gets.
@@ -193,6 +256,82 @@ mod tests {
     use super::*;
     use crate::data::{Domain, Split};
     use crate::model::init_state_dict;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let cfg = TrainConfig {
+            lr: 1.0,
+            warmup_steps: 10,
+            cosine_steps: 100,
+            min_lr_ratio: 0.1,
+            ..Default::default()
+        };
+        assert!((lr_at(&cfg, 1) - 0.1).abs() < 1e-12);
+        assert!((lr_at(&cfg, 10) - 1.0).abs() < 1e-12);
+        assert!(
+            (lr_at(&cfg, 60) - 0.55).abs() < 1e-12,
+            "half way down the cosine"
+        );
+        assert!((lr_at(&cfg, 110) - 0.1).abs() < 1e-12);
+        assert!((lr_at(&cfg, 500) - 0.1).abs() < 1e-12);
+        assert_eq!(lr_at(&TrainConfig::default(), 7), TrainConfig::default().lr);
+    }
+
+    #[test]
+    fn accumulation_of_one_batch_twice_equals_one_step_on_it() {
+        let cfg = ModelConfig::tiny();
+        let global = init_state_dict(&cfg, 6);
+        let device = Device::flex();
+        let b = Sampler::new(Domain::Arithmetic, 6, Split::Train, 8, 0).next_batch(4, cfg.seq_len);
+        let mut one = GroupTrainer::new(&cfg, &TrainConfig::default(), &global, 0, &device);
+        let mut two = GroupTrainer::new(&cfg, &TrainConfig::default(), &global, 0, &device);
+        let s1 = one.step(&b);
+        let s2 = two.step_accumulated(&[b.clone(), b.clone()]);
+        assert!(
+            (s1.grad_norm - s2.grad_norm).abs() < 1e-4 * s1.grad_norm,
+            "{s1:?} vs {s2:?}"
+        );
+        let (a, c) = (one.shard(), two.shard());
+        for (k, t) in &a {
+            let max = t
+                .data
+                .iter()
+                .zip(&c[k].data)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(max < 1e-5, "{k} differs by {max}");
+        }
+    }
+
+    #[test]
+    fn weight_decay_is_decoupled_from_the_adam_update() {
+        // AdamW: p' = p·(1 − lr·wd) − update, so with and without decay differ by lr·wd·p.
+        let cfg = ModelConfig::tiny();
+        let global = init_state_dict(&cfg, 7);
+        let device = Device::flex();
+        let plain = TrainConfig {
+            lr: 0.01,
+            ..Default::default()
+        };
+        let decayed = TrainConfig {
+            weight_decay: 0.5,
+            ..plain.clone()
+        };
+        let b = Sampler::new(Domain::Arithmetic, 7, Split::Train, 8, 0).next_batch(2, cfg.seq_len);
+        let mut a = GroupTrainer::new(&cfg, &plain, &global, 0, &device);
+        let mut w = GroupTrainer::new(&cfg, &decayed, &global, 0, &device);
+        a.step(&b);
+        w.step(&b);
+        let (sa, sw) = (a.shard(), w.shard());
+        for (k, t) in &sa {
+            for ((x, y), p) in t.data.iter().zip(&sw[k].data).zip(&global[k].data) {
+                assert!(
+                    ((x - y) - 0.01 * 0.5 * p).abs() < 1e-6,
+                    "{k}: {x} - {y} != lr·wd·{p}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn training_lowers_loss_and_touches_only_the_group() {
