@@ -25,10 +25,12 @@ pub enum ReportFormat {
     Json,
 }
 
-/// A crash to inject: at the first block of `cycle`, make `daemon/actor` panic.
+/// A crash to inject: at block `cycle · L + offset`, make `daemon/actor` panic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrashAt {
     pub cycle: u64,
+    /// Blocks into the cycle.
+    pub offset: u64,
     pub daemon: String,
     pub actor: String,
 }
@@ -36,11 +38,17 @@ pub struct CrashAt {
 impl std::str::FromStr for CrashAt {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let err = || format!("expected CYCLE:DAEMON/ACTOR (e.g. 2:validator/evaluator), got {s:?}");
+        let err = || {
+            format!(
+                "expected CYCLE[+BLOCKS]:DAEMON/ACTOR (e.g. 2:validator/evaluator or 2+10:miner-0/trainer), got {s:?}"
+            )
+        };
         let (c, rest) = s.split_once(':').ok_or_else(err)?;
         let (daemon, actor) = rest.split_once('/').ok_or_else(err)?;
+        let (c, offset) = c.split_once('+').unwrap_or((c, "0"));
         Ok(Self {
             cycle: c.parse().map_err(|_| err())?,
+            offset: offset.parse().map_err(|_| err())?,
             daemon: daemon.into(),
             actor: actor.into(),
         })
@@ -281,9 +289,12 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             );
         }
         let head = chain.produce_block()?;
-        let pos = clock.position(head.number);
-        if pos.phase == connito::phase::Phase::Distribute && pos.into_phase == 0 {
-            for c in opts.crash.iter().filter(|c| c.cycle == pos.cycle) {
+        {
+            for c in opts
+                .crash
+                .iter()
+                .filter(|c| c.cycle * l + c.offset == head.number)
+            {
                 if let Some(d) = daemons.iter().find(|d| d.ctx.daemon == c.daemon) {
                     eprintln!(
                         "connito localnet: injecting a crash into {}/{}",

@@ -59,9 +59,10 @@ enum Cmd {
         /// PORT+1+i; matches grafana/targets.json with 9101. Default: free ephemeral ports.
         #[arg(long, value_name = "PORT")]
         metrics_port: Option<u16>,
-        /// Fault injection: make DAEMON/ACTOR panic at the start of CYCLE (repeatable),
-        /// e.g. `2:validator/evaluator`. The supervisor restarts it.
-        #[arg(long, value_name = "CYCLE:DAEMON/ACTOR")]
+        /// Fault injection: make DAEMON/ACTOR panic at the start of CYCLE, or BLOCKS into it
+        /// (repeatable), e.g. `2:validator/evaluator` or `2+20:miner-0/trainer`. The supervisor
+        /// restarts it.
+        #[arg(long, value_name = "CYCLE[+BLOCKS]:DAEMON/ACTOR")]
         crash_at: Vec<localnet::CrashAt>,
     },
     /// Model files: create and inspect.

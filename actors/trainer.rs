@@ -13,7 +13,7 @@ use connito::phase::Phase;
 use connito::store::key;
 use connito::submission::Commitment;
 use connito::tensors::{StateDict, blake2b_256, decode_canonical};
-use connito::train::GroupTrainer;
+use connito::train::{Checkpoint, GroupTrainer};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::context::{Ctx, GLOBAL_GROUP, Tick, TrainRecord, blocking};
@@ -33,9 +33,19 @@ pub struct TrainerArgs {
     pub group: u16,
 }
 
+/// Stops the training thread when dropped: when the actor dies (its state is dropped even after
+/// a panic), its thread stops too instead of racing the restarted actor's run.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 pub struct TrainerState {
     args: TrainerArgs,
-    busy: Option<(u64, Arc<AtomicBool>)>,
+    busy: Option<(u64, StopOnDrop)>,
 }
 
 impl Actor for Trainer {
@@ -68,7 +78,7 @@ impl Actor for Trainer {
             }
             TrainerMsg::Tick(t) => {
                 let cycle = t.pos.cycle;
-                if let Some((c, stop)) = &st.busy {
+                if let Some((c, StopOnDrop(stop))) = &st.busy {
                     let ending = *c != cycle
                         || t.pos.phase > Phase::Train
                         || (t.pos.phase == Phase::Train && t.pos.left_in_phase <= 1);
@@ -90,7 +100,7 @@ impl Actor for Trainer {
                     return Ok(());
                 }
                 let stop = Arc::new(AtomicBool::new(false));
-                st.busy = Some((cycle, stop.clone()));
+                st.busy = Some((cycle, StopOnDrop(stop.clone())));
                 let (ctx, role, group) = (ctx.clone(), st.args.role, st.args.group);
                 tokio::spawn(async move {
                     let rec = match global_model(&ctx).await {
@@ -169,9 +179,29 @@ fn train(
     let (shard, steps, last_loss) = match role {
         Role::FreeRider => (extract_group(&cfg.model, global, group), 0, None),
         _ => {
-            let mut tr = GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device);
             // Each cycle continues further into the training stream, so data is not repeated.
-            let cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
+            let mut cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
+            let ck_key = key(&[cycle]);
+            let saved = ctx
+                .store
+                .get::<CheckpointRecord>("trainer_checkpoints", &ck_key)?
+                .filter(|c| c.global_version == version);
+            let mut n = 0;
+            let mut tr = match &saved {
+                Some(c) => {
+                    let ckpt = Checkpoint {
+                        steps: c.steps,
+                        params: ctx.store.get_state_dict(&c.params)?,
+                        m: ctx.store.get_state_dict(&c.m)?,
+                        v: ctx.store.get_state_dict(&c.v)?,
+                    };
+                    cursor = c.cursor;
+                    n = c.attempts;
+                    tracing::info!(daemon = %ctx.daemon, cycle, step = c.steps, "resuming training from checkpoint");
+                    GroupTrainer::restore(&cfg.model, &cfg.train, global, group, &ctx.device, &ckpt)
+                }
+                None => GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device),
+            };
             let mut sampler = Sampler::new(
                 cfg.domains[group as usize],
                 cfg.seed,
@@ -192,7 +222,6 @@ fn train(
                 .gauge("connito_trainer_learning_rate", &[])
                 .set(tr.lr());
             let mut last = None;
-            let mut n = 0;
             while n < cfg.max_steps_per_cycle && !stop.load(Ordering::Relaxed) {
                 let s = tr.run(&mut sampler, 1)[0];
                 n += 1;
@@ -224,6 +253,10 @@ fn train(
                 if n % 50 == 0 {
                     tracing::info!(daemon = %ctx.daemon, cycle, step = n, loss = s.loss, "training");
                 }
+                let every = cfg.checkpoint_every_steps;
+                if every > 0 && n % every == 0 {
+                    save_checkpoint(ctx, &ck_key, &tr, version, sampler.cursor, n)?;
+                }
             }
             tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
             (tr.shard(), n as u64, last)
@@ -237,4 +270,48 @@ fn train(
         last_loss,
         ..Default::default()
     })
+}
+
+/// tree `trainer_checkpoints`, key [cycle]: where a training run can continue after a crash.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CheckpointRecord {
+    global_version: u64,
+    steps: u64,
+    attempts: usize,
+    cursor: u64,
+    params: connito::tensors::Hash32,
+    m: connito::tensors::Hash32,
+    v: connito::tensors::Hash32,
+}
+
+/// Stores the run's state (blobs first, then the record that names them, durably), and drops
+/// the blobs of the checkpoint it replaces.
+fn save_checkpoint(
+    ctx: &Ctx,
+    k: &[u8],
+    tr: &GroupTrainer,
+    version: u64,
+    cursor: u64,
+    attempts: usize,
+) -> Result<(), ActorProcessingErr> {
+    let c = tr.checkpoint();
+    let rec = CheckpointRecord {
+        global_version: version,
+        steps: c.steps,
+        attempts,
+        cursor,
+        params: ctx.store.put_state_dict(&c.params)?,
+        m: ctx.store.put_state_dict(&c.m)?,
+        v: ctx.store.put_state_dict(&c.v)?,
+    };
+    let old: Option<CheckpointRecord> = ctx.store.get("trainer_checkpoints", k)?;
+    ctx.store.put_durable("trainer_checkpoints", k, &rec)?;
+    if let Some(old) = old {
+        for h in [old.params, old.m, old.v] {
+            if ![rec.params, rec.m, rec.v].contains(&h) {
+                ctx.store.remove_blob(&h)?;
+            }
+        }
+    }
+    Ok(())
 }

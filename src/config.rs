@@ -89,6 +89,9 @@ pub struct LocalnetConfig {
     pub backend: Backend,
     /// Optimizer steps an honest miner takes at most per cycle (it also stops when Train ends).
     pub max_steps_per_cycle: usize,
+    /// A training miner checkpoints every this many steps (0 = never); after a crash it resumes
+    /// from the checkpoint if the cycle's Train phase is still open.
+    pub checkpoint_every_steps: usize,
     /// Stake of the validator (the miners have none).
     pub validator_stake: f64,
     /// Scale of the genesis router's warm start toward each group's domain (0 = random router).
@@ -114,6 +117,7 @@ impl Default for LocalnetConfig {
             seed: 1,
             backend: Backend::Cpu,
             max_steps_per_cycle: 400,
+            checkpoint_every_steps: 50,
             validator_stake: 1000.0,
             genesis_router_gain: 4.0,
             domains: vec![Domain::Arithmetic, Domain::Sorting],

@@ -210,6 +210,16 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Deletes a blob (absent is fine).
+    pub fn remove_blob(&self, hash: &Hash32) -> Result<(), StoreError> {
+        let path = self.blob_path(hash);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::BlobIo(path.display().to_string(), e)),
+        }
+    }
+
     pub fn get_state_dict(&self, hash: &Hash32) -> Result<StateDict, StoreError> {
         let bytes = self.blob_bytes(hash)?;
         decode_canonical(&bytes).map_err(|source| StoreError::BlobFormat {
@@ -312,6 +322,15 @@ mod tests {
         );
         let h = s.put_state_dict(&sd).unwrap();
         assert_eq!(s.get_state_dict(&h).unwrap(), sd);
+        std::fs::write(s.blob_path(&h), b"tampered").unwrap();
+        assert!(matches!(
+            s.get_state_dict(&h),
+            Err(StoreError::BlobCorrupt { .. })
+        ));
+        s.remove_blob(&h).unwrap();
+        s.remove_blob(&h).unwrap();
+        assert!(matches!(s.get_state_dict(&h), Err(StoreError::BlobIo(..))));
+        let h = s.put_state_dict(&sd).unwrap();
         std::fs::write(s.blob_path(&h), b"tampered").unwrap();
         assert!(matches!(
             s.get_state_dict(&h),
