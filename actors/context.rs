@@ -182,8 +182,5 @@ pub struct TrainRecord {
 }
 
 pub fn latest_model(store: &Store) -> Result<Option<ModelRecord>, connito::store::StoreError> {
-    Ok(store
-        .scan::<ModelRecord>("models", &[])?
-        .pop()
-        .map(|(_, m)| m))
+    Ok(store.last::<ModelRecord>("models")?.map(|(_, m)| m))
 }

@@ -268,8 +268,8 @@ async fn recover(
 async fn reveal_due(ctx: &Ctx, params: &WeightsParams, t: Tick) -> Result<(), ActorProcessingErr> {
     let from = key(&[t.pos.cycle.saturating_sub(REVEAL_LOOKBACK)]);
     let to = key(&[t.pos.cycle]);
-    for (kb, rec) in ctx.store.scan::<WeightRecord>("weights", &[])? {
-        if kb < from || kb >= to || rec.status != "committed" {
+    for (kb, rec) in ctx.store.range::<WeightRecord>("weights", &from, &to)? {
+        if rec.status != "committed" {
             continue;
         }
         let cycle = key_parts(&kb)[0];

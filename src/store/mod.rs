@@ -140,6 +140,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Values with `from <= key < to`, in key order (reads only that range).
+    pub fn range<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let t = self.db.open_tree(tree)?;
+        let mut out = vec![];
+        for kv in t.range(from..to) {
+            let (k, v) = kv?;
+            out.push((k.to_vec(), Self::decode(tree, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// The value with the greatest key, if any (reads one entry).
+    pub fn last<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+    ) -> Result<Option<(Vec<u8>, T)>, StoreError> {
+        match self.db.open_tree(tree)?.last()? {
+            Some((k, v)) => Ok(Some((k.to_vec(), Self::decode(tree, &v)?))),
+            None => Ok(None),
+        }
+    }
+
     /// Inserts only if absent; returns false when a value was already there (check-and-record in
     /// one atomic step, so two writers can never both win).
     pub fn insert_new<T: Serialize>(
@@ -269,6 +296,15 @@ mod tests {
             .collect();
         assert_eq!(got, vec![2, 17, 300]);
         assert_eq!(key_parts(&key(&[5, 9])), vec![5, 9]);
+        let mid: Vec<u32> = s
+            .range::<Rec>("scores", &key(&[3]), &key(&[300]))
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.a)
+            .collect();
+        assert_eq!(mid, vec![17], "range is [from, to)");
+        assert_eq!(s.last::<Rec>("scores").unwrap().unwrap().1, Rec { a: 300 });
+        assert!(s.last::<Rec>("empty").unwrap().is_none());
     }
 
     #[test]
