@@ -103,7 +103,7 @@ pub fn heldout_losses(ctx: &Ctx, model: &StateDict) -> BTreeMap<u16, f64> {
         .enumerate()
         .map(|(g, d)| {
             let b = eval_batches(
-                *d,
+                d,
                 cfg.seed,
                 BENCHMARK_SEED,
                 cfg.pol.heldout_every,

@@ -48,6 +48,13 @@ fn init_wgpu_once() -> Result<(Device, burn::tensor::wgpu::wgpu::AdapterInfo), S
 pub fn device(backend: Backend) -> Result<Device, String> {
     match backend {
         Backend::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => Ok(Device::cuda(0)),
+        #[cfg(not(feature = "cuda"))]
+        Backend::Cuda => Err("this connito was built without CUDA; rebuild it with \
+             `cargo build --release --features cuda` (needs the CUDA driver), or use \
+             backend = \"wgpu\""
+            .into()),
         Backend::Wgpu => init_wgpu().map(|(d, _)| d),
         Backend::Auto => match init_wgpu() {
             Ok((d, info)) if is_real_gpu(info.device_type) => Ok(d),

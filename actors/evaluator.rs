@@ -107,7 +107,7 @@ fn evaluate_round(ctx: &Ctx, cycle: u64, seed: u64) -> Result<(), ActorProcessin
     for (g, domain) in cfg.domains.iter().enumerate() {
         let g = g as u16;
         let batches = eval_batches(
-            *domain,
+            domain,
             cfg.seed,
             seed,
             cfg.pol.heldout_every,

@@ -49,6 +49,10 @@ pub const ALL: &[(&str, &str)] = &[
         "Global gradient norm of the last step, before clipping",
     ),
     (
+        "connito_trainer_aux_loss",
+        "Load-balancing auxiliary loss of the last step (1 = balanced)",
+    ),
+    (
         "connito_trainer_learning_rate",
         "Learning rate of the inner optimizer",
     ),

@@ -13,7 +13,9 @@ use connito::phase::Phase;
 use connito::store::key;
 use connito::submission::Commitment;
 use connito::tensors::{StateDict, blake2b_256, decode_canonical};
-use connito::train::{Checkpoint, GroupTrainer};
+use connito::train::{GroupTrainer, load_run, save_run};
+
+const CHECKPOINTS: &str = "trainer_checkpoints";
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::context::{Ctx, GLOBAL_GROUP, Tick, TrainRecord, blocking};
@@ -182,28 +184,27 @@ fn train(
             // Each cycle continues further into the training stream, so data is not repeated.
             let mut cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
             let ck_key = key(&[cycle]);
-            let saved = ctx
-                .store
-                .get::<CheckpointRecord>("trainer_checkpoints", &ck_key)?
-                .filter(|c| c.global_version == version);
+            // tree `trainer_checkpoints`, key [cycle]: where a run continues after a crash.
+            let saved = load_run(&ctx.store, CHECKPOINTS, &ck_key, version)?;
             let mut n = 0;
             let mut tr = match &saved {
                 Some(c) => {
-                    let ckpt = Checkpoint {
-                        steps: c.steps,
-                        params: ctx.store.get_state_dict(&c.params)?,
-                        m: ctx.store.get_state_dict(&c.m)?,
-                        v: ctx.store.get_state_dict(&c.v)?,
-                    };
                     cursor = c.cursor;
                     n = c.attempts;
-                    tracing::info!(daemon = %ctx.daemon, cycle, step = c.steps, "resuming training from checkpoint");
-                    GroupTrainer::restore(&cfg.model, &cfg.train, global, group, &ctx.device, &ckpt)
+                    tracing::info!(daemon = %ctx.daemon, cycle, step = c.checkpoint.steps, "resuming training from checkpoint");
+                    GroupTrainer::restore(
+                        &cfg.model,
+                        &cfg.train,
+                        global,
+                        group,
+                        &ctx.device,
+                        &c.checkpoint,
+                    )
                 }
                 None => GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device),
             };
             let mut sampler = Sampler::new(
-                cfg.domains[group as usize],
+                cfg.domains[group as usize].clone(),
                 cfg.seed,
                 Split::Train,
                 cfg.pol.heldout_every,
@@ -218,6 +219,9 @@ fn train(
                 .metrics
                 .counter("connito_trainer_steps_total", &[("status", "skipped")]);
             let grad_norm = ctx.metrics.gauge("connito_trainer_grad_norm", &[]);
+            let aux_g = ctx.metrics.gauge("connito_trainer_aux_loss", &[]);
+            let started = std::time::Instant::now();
+            let mut trained_tokens = 0usize;
             ctx.metrics
                 .gauge("connito_trainer_learning_rate", &[])
                 .set(tr.lr());
@@ -233,6 +237,8 @@ fn train(
                 tokens.increment(s.tokens as u64);
                 loss_g.set(s.loss as f64);
                 grad_norm.set(s.grad_norm as f64);
+                aux_g.set(s.aux_loss as f64);
+                trained_tokens += s.tokens;
                 last = Some(s.loss);
                 if n % 50 == 1 {
                     let probe = sampler
@@ -251,11 +257,30 @@ fn train(
                     }
                 }
                 if n % 50 == 0 {
-                    tracing::info!(daemon = %ctx.daemon, cycle, step = n, loss = s.loss, "training");
+                    let tokens_per_s =
+                        trained_tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    tracing::info!(
+                        daemon = %ctx.daemon,
+                        cycle,
+                        step = n,
+                        of = cfg.max_steps_per_cycle,
+                        loss = s.loss,
+                        tokens_per_s = tokens_per_s.round(),
+                        lr = tr.lr(),
+                        "training"
+                    );
                 }
                 let every = cfg.checkpoint_every_steps;
                 if every > 0 && n % every == 0 {
-                    save_checkpoint(ctx, &ck_key, &tr, version, sampler.cursor, n)?;
+                    save_run(
+                        &ctx.store,
+                        CHECKPOINTS,
+                        &ck_key,
+                        &tr,
+                        version,
+                        sampler.cursor,
+                        n,
+                    )?;
                 }
             }
             tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
@@ -270,48 +295,4 @@ fn train(
         last_loss,
         ..Default::default()
     })
-}
-
-/// tree `trainer_checkpoints`, key [cycle]: where a training run can continue after a crash.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct CheckpointRecord {
-    global_version: u64,
-    steps: u64,
-    attempts: usize,
-    cursor: u64,
-    params: connito::tensors::Hash32,
-    m: connito::tensors::Hash32,
-    v: connito::tensors::Hash32,
-}
-
-/// Stores the run's state (blobs first, then the record that names them, durably), and drops
-/// the blobs of the checkpoint it replaces.
-fn save_checkpoint(
-    ctx: &Ctx,
-    k: &[u8],
-    tr: &GroupTrainer,
-    version: u64,
-    cursor: u64,
-    attempts: usize,
-) -> Result<(), ActorProcessingErr> {
-    let c = tr.checkpoint();
-    let rec = CheckpointRecord {
-        global_version: version,
-        steps: c.steps,
-        attempts,
-        cursor,
-        params: ctx.store.put_state_dict(&c.params)?,
-        m: ctx.store.put_state_dict(&c.m)?,
-        v: ctx.store.put_state_dict(&c.v)?,
-    };
-    let old: Option<CheckpointRecord> = ctx.store.get("trainer_checkpoints", k)?;
-    ctx.store.put_durable("trainer_checkpoints", k, &rec)?;
-    if let Some(old) = old {
-        for h in [old.params, old.m, old.v] {
-            if ![rec.params, rec.m, rec.v].contains(&h) {
-                ctx.store.remove_blob(&h)?;
-            }
-        }
-    }
-    Ok(())
 }

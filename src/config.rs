@@ -21,6 +21,8 @@ pub enum Backend {
     Wgpu,
     /// A real GPU through wgpu when there is one, else the CPU backend.
     Auto,
+    /// burn's CUDA backend on GPU 0 (needs a build with `--features cuda`).
+    Cuda,
 }
 
 /// What a miner does (localnet populations include misbehaving ones).
@@ -169,13 +171,41 @@ pub enum ConfigError {
     Parse(#[from] toml::de::Error),
     #[error("config: {0}")]
     Invalid(String),
+    #[error("config: {0}")]
+    Corpus(#[from] crate::data::CorpusError),
 }
 
 impl LocalnetConfig {
+    /// Parses, reads the text corpora (relative paths against the working directory) and
+    /// validates.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let cfg: Self = toml::from_str(text)?;
+        Self::from_toml_at(text, std::path::Path::new("."))
+    }
+
+    /// Reads a config file; corpus paths in it are relative to the file's directory.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        Self::from_toml_at(&text, base)
+    }
+
+    /// Parses `text`, reads its text corpora (relative paths against `base`) and validates.
+    pub fn from_toml_at(text: &str, base: &std::path::Path) -> Result<Self, ConfigError> {
+        let mut cfg: Self = toml::from_str(text)?;
+        cfg.load_corpora(base)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Reads every text corpus named in `domains` (generated domains are left as they are).
+    pub fn load_corpora(&mut self, base: &std::path::Path) -> Result<(), ConfigError> {
+        for d in &mut self.domains {
+            *d = d.load(base, self.pol.heldout_every)?;
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -194,6 +224,9 @@ impl LocalnetConfig {
         }
         if self.block_time_ms == 0 {
             return inv("block_time_ms must be at least 1".into());
+        }
+        if let Some(p) = self.domains.iter().find_map(|d| d.unloaded_corpus()) {
+            return Err(crate::data::CorpusError::NotLoaded(p.to_path_buf()).into());
         }
         if self.domains.len() != self.model.n_groups {
             return inv(format!(
@@ -280,6 +313,35 @@ mod tests {
         assert!(matches!(
             LocalnetConfig::from_toml(bad_group),
             Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn the_corpus_example_reads_this_repositorys_sources() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/config/corpus.toml");
+        let cfg = LocalnetConfig::from_file(std::path::Path::new(p)).unwrap();
+        match &cfg.domains[1] {
+            Domain::Text(c) => assert!(c.size().unwrap().0 > 10, "{c:?}"),
+            other => panic!("group 1 should be a corpus, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn corpus_problems_are_clear_errors() {
+        let e = LocalnetConfig::from_toml(
+            "domains = [\"arithmetic\", { text = \"/nonexistent/corpus\" }]",
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            ConfigError::Corpus(crate::data::CorpusError::Io { .. })
+        ));
+        assert!(e.to_string().contains("/nonexistent/corpus"), "{e}");
+        let mut cfg = LocalnetConfig::default();
+        cfg.domains[1] = Domain::Text(crate::data::TextCorpus::unloaded("later"));
+        assert!(matches!(
+            cfg.validate(),
+            Err(ConfigError::Corpus(crate::data::CorpusError::NotLoaded(_)))
         ));
     }
 }

@@ -15,8 +15,20 @@ pub struct ModelConfig {
     pub n_groups: usize,
     /// Experts each token is routed to.
     pub top_k: usize,
-    /// Context length (learned positions).
+    /// Context length of training and evaluation rows. Positions are rotary (RoPE), so no
+    /// parameter depends on it.
     pub seq_len: usize,
+    /// Base of the rotary position frequencies.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: u32,
+    /// A shared SwiGLU expert (width `d_expert`) every token passes through besides its routed
+    /// experts. It belongs to no expert group: like attention, it changes only by merge.
+    #[serde(default)]
+    pub shared_expert: bool,
+}
+
+fn default_rope_theta() -> u32 {
+    10_000
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -31,6 +43,10 @@ pub enum ModelError {
     Zero(&'static str),
     #[error("vocab must be at least 256 (bytes), got {0}")]
     VocabTooSmall(usize),
+    #[error("head width d_model / n_heads = {0} must be even (rotary positions rotate pairs)")]
+    OddHeadDim(usize),
+    #[error("rope_theta must be at least 2, got {0}")]
+    BadRopeTheta(u32),
     #[error("unknown model preset {0:?} (presets: tiny, small)")]
     UnknownPreset(String),
 }
@@ -48,6 +64,8 @@ impl ModelConfig {
             n_groups: 2,
             top_k: 2,
             seq_len: 32,
+            rope_theta: default_rope_theta(),
+            shared_expert: false,
         }
     }
 
@@ -63,6 +81,8 @@ impl ModelConfig {
             n_groups: 4,
             top_k: 2,
             seq_len: 256,
+            rope_theta: default_rope_theta(),
+            shared_expert: false,
         }
     }
 
@@ -97,6 +117,12 @@ impl ModelConfig {
                 d_model: self.d_model,
                 n_heads: self.n_heads,
             });
+        }
+        if !(self.d_model / self.n_heads).is_multiple_of(2) {
+            return Err(ModelError::OddHeadDim(self.d_model / self.n_heads));
+        }
+        if self.rope_theta < 2 {
+            return Err(ModelError::BadRopeTheta(self.rope_theta));
         }
         if !self.n_experts.is_multiple_of(self.n_groups) {
             return Err(ModelError::GroupsDoNotDivide {
@@ -153,6 +179,31 @@ mod tests {
         assert_eq!(c.validate(), Err(ModelError::Zero("n_layers")));
         let c = ModelConfig { vocab: 100, ..t() };
         assert_eq!(c.validate(), Err(ModelError::VocabTooSmall(100)));
+        let c = ModelConfig {
+            d_model: 44,
+            n_heads: 4,
+            ..t()
+        };
+        assert_eq!(c.validate(), Err(ModelError::OddHeadDim(11)));
+        let c = ModelConfig {
+            rope_theta: 1,
+            ..t()
+        };
+        assert_eq!(c.validate(), Err(ModelError::BadRopeTheta(1)));
+    }
+
+    #[test]
+    fn custom_sizes_come_from_toml_with_defaults_for_new_keys() {
+        let c: ModelConfig = toml::from_str(
+            "vocab = 256\nd_model = 64\nn_layers = 3\nn_heads = 4\nd_expert = 96\n\
+             n_experts = 6\nn_groups = 3\ntop_k = 2\nseq_len = 48\nshared_expert = true\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.rope_theta, 10_000);
+        assert!(c.shared_expert);
+        assert_eq!(c.group_experts(2), 4..6);
+        assert!(toml::from_str::<ModelConfig>("d_model = 64\nlayers = 3\n").is_err());
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::tensors::{StateDict, state_dict_hash};
 pub struct Inspection {
     pub tensors: usize,
     pub parameters: usize,
-    /// Parameters by part: `embeddings`, `attention`, `router`, `norms`, `lm_head`, `experts`.
+    /// Parameters by part: `embeddings`, `attention`, `router`, `norms`, `lm_head`, `experts`,
+    /// `shared_expert`.
     pub parts: BTreeMap<String, usize>,
     /// Expert parameters by expert group (given the number of groups).
     pub groups: BTreeMap<u16, usize>,
@@ -22,6 +23,8 @@ pub struct Inspection {
 fn part_of(name: &str) -> &'static str {
     if name.contains(".mlp.experts.") {
         "experts"
+    } else if name.contains(".mlp.shared_expert.") {
+        "shared_expert"
     } else if name.contains(".mlp.gate.") {
         "router"
     } else if name.contains("self_attn") {
@@ -73,11 +76,25 @@ mod tests {
         assert_eq!(i.groups.len(), cfg.n_groups);
         let per_expert = 3 * cfg.d_model * cfg.d_expert * cfg.n_layers;
         assert_eq!(i.groups[&0], per_expert * cfg.experts_per_group());
-        assert_eq!(
-            i.parts["embeddings"],
-            (cfg.vocab + cfg.seq_len) * cfg.d_model
-        );
+        assert_eq!(i.parts["embeddings"], cfg.vocab * cfg.d_model);
         assert!(!i.parts.contains_key("other"));
+        assert!(!i.parts.contains_key("shared_expert"));
+    }
+
+    #[test]
+    fn a_shared_expert_is_its_own_part_in_no_group() {
+        let cfg = ModelConfig {
+            shared_expert: true,
+            ..ModelConfig::tiny()
+        };
+        let sd = init_state_dict(&cfg, 1);
+        let i = inspect(&sd, cfg.n_experts, cfg.n_groups);
+        assert_eq!(
+            i.parts["shared_expert"],
+            3 * cfg.d_model * cfg.d_expert * cfg.n_layers
+        );
+        assert_eq!(i.groups.values().sum::<usize>(), i.parts["experts"]);
+        assert_eq!(i.parts.values().sum::<usize>(), i.parameters);
     }
 
     #[test]

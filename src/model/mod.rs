@@ -1,8 +1,10 @@
 //! A small decoder-only mixture-of-experts language model on burn.
 //!
-//! Byte-level vocabulary, learned positions, pre-norm blocks of causal multi-head attention and
-//! an MoE feed-forward (top-k softmax router over `n_experts` SwiGLU experts). Experts are
-//! partitioned into `n_groups` contiguous expert groups; miners train one group each.
+//! Byte-level vocabulary, rotary positions, pre-norm (RMSNorm) blocks of causal multi-head
+//! attention and an MoE feed-forward: a top-k softmax router over `n_experts` SwiGLU experts
+//! (tokens are dispatched only to their top-k experts), an optional shared expert, and a
+//! Switch-style load-balancing auxiliary loss. Experts are partitioned into `n_groups` contiguous
+//! expert groups; miners train one group each.
 //!
 //! Parameters are plain named tensors (Hugging Face names, `[out, in]` layout), so the model,
 //! a group shard and the outer-optimizer state are all [`StateDict`]s. The device is an argument:
@@ -13,7 +15,9 @@ mod forward;
 mod inspect;
 
 pub use config::{ModelConfig, ModelError};
-pub use forward::{Params, batch_tensors, expert_load, forward_logits, loss_on_batch};
+pub use forward::{
+    Params, batch_tensors, expert_load, forward, forward_logits, loss_on_batch, losses_on_batch,
+};
 pub use inspect::{Inspection, inspect};
 
 use std::collections::BTreeMap;
@@ -30,12 +34,16 @@ pub fn expert_key(layer: usize, expert: usize, tensor: &str) -> String {
     format!("model.layers.{layer}.mlp.experts.{expert}.{tensor}.weight")
 }
 
+/// Name of a tensor of layer `layer`'s shared expert (Qwen2-MoE naming).
+pub fn shared_expert_key(layer: usize, tensor: &str) -> String {
+    format!("model.layers.{layer}.mlp.shared_expert.{tensor}.weight")
+}
+
 /// Expected names and shapes of every parameter.
 pub fn param_shapes(cfg: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
-    let (d, v, t, h) = (cfg.d_model, cfg.vocab, cfg.seq_len, cfg.d_expert);
+    let (d, v, h) = (cfg.d_model, cfg.vocab, cfg.d_expert);
     let mut m = BTreeMap::new();
     m.insert("model.embed_tokens.weight".into(), vec![v, d]);
-    m.insert("model.embed_positions.weight".into(), vec![t, d]);
     for l in 0..cfg.n_layers {
         m.insert(format!("model.layers.{l}.input_layernorm.weight"), vec![d]);
         for p in ["q_proj", "k_proj", "v_proj", "o_proj"] {
@@ -53,6 +61,11 @@ pub fn param_shapes(cfg: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
             m.insert(expert_key(l, e, "gate_proj"), vec![h, d]);
             m.insert(expert_key(l, e, "up_proj"), vec![h, d]);
             m.insert(expert_key(l, e, "down_proj"), vec![d, h]);
+        }
+        if cfg.shared_expert {
+            m.insert(shared_expert_key(l, "gate_proj"), vec![h, d]);
+            m.insert(shared_expert_key(l, "up_proj"), vec![h, d]);
+            m.insert(shared_expert_key(l, "down_proj"), vec![d, h]);
         }
     }
     m.insert("model.norm.weight".into(), vec![d]);
@@ -75,12 +88,12 @@ pub fn expert_of(name: &str) -> Option<usize> {
     rest.split('.').next()?.parse().ok()
 }
 
-/// A fresh model from a seed: deterministic, scaled normal init, norms at 1.
+/// A fresh model from a seed: deterministic, scaled normal init (each tensor's stream seeded by
+/// its name), norms at 1.
 pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
     param_shapes(cfg)
         .into_iter()
-        .enumerate()
-        .map(|(i, (name, shape))| {
+        .map(|(name, shape)| {
             let n: usize = shape.iter().product();
             let data = if name.ends_with("layernorm.weight") || name == "model.norm.weight" {
                 vec![1.0; n]
@@ -95,7 +108,10 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
                 } else {
                     1.0 / fan_in.sqrt()
                 };
-                let mut r = SplitMix64::new(mix(&[seed, i as u64]));
+                // Seeded by name, so a tensor's init does not depend on which others exist.
+                let h = crate::tensors::blake2b_256(name.as_bytes());
+                let name_key = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+                let mut r = SplitMix64::new(mix(&[seed, name_key]));
                 (0..n).map(|_| r.normal_f32() * scale).collect()
             };
             (name, TensorBlob { shape, data })
@@ -110,16 +126,16 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
 pub fn warm_start_router(
     cfg: &ModelConfig,
     sd: &mut StateDict,
-    domain_text: &[String],
+    domain_text: &[Vec<u8>],
     gain: f32,
     seed: u64,
 ) {
     let d = cfg.d_model;
     let embed = &sd["model.embed_tokens.weight"].data;
-    let centroid = |text: &str| {
+    let centroid = |text: &[u8]| {
         let mut c = vec![0f32; d];
         let n = text.len().max(1) as f32;
-        for b in text.bytes() {
+        for &b in text {
             for (ci, e) in c
                 .iter_mut()
                 .zip(&embed[b as usize * d..(b as usize + 1) * d])
@@ -244,7 +260,12 @@ mod tests {
         use crate::data::{Domain, Sampler, Split};
         let cfg = ModelConfig::tiny();
         let mut sd = init_state_dict(&cfg, 1);
-        let text = |d: Domain| (0..50).map(|i| d.sample(1, i)).collect::<String>();
+        let text = |d: Domain| {
+            (0..50)
+                .map(|i| d.sample(1, i))
+                .collect::<String>()
+                .into_bytes()
+        };
         warm_start_router(
             &cfg,
             &mut sd,
@@ -275,6 +296,20 @@ mod tests {
             "only {own} of {} arithmetic tokens prefer group 0",
             batch.tokens.len()
         );
+    }
+
+    #[test]
+    fn a_tensors_init_does_not_depend_on_the_others() {
+        let plain = init_state_dict(&ModelConfig::tiny(), 4);
+        let shared = ModelConfig {
+            shared_expert: true,
+            ..ModelConfig::tiny()
+        };
+        let with = init_state_dict(&shared, 4);
+        assert_eq!(with.len(), plain.len() + 3 * shared.n_layers);
+        for (k, t) in &plain {
+            assert_eq!(&with[k], t, "{k}");
+        }
     }
 
     #[test]

@@ -2,13 +2,17 @@
 //! updates (AdamW with global-norm clipping, warmup + cosine schedule, gradient accumulation);
 //! everything else is a constant. Non-finite steps change nothing and are reported as skipped.
 
+mod saved;
+
+pub use saved::{SavedRun, SavedRunRecord, load_run, save_run};
+
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Sampler, TokenBatch};
-use crate::model::{ModelConfig, Params, from_params, group_shapes, loss_on_batch, to_params};
+use crate::model::{ModelConfig, Params, from_params, group_shapes, losses_on_batch, to_params};
 use crate::tensors::StateDict;
 
 /// Inner-optimizer settings.
@@ -32,6 +36,10 @@ pub struct TrainConfig {
     pub min_lr_ratio: f64,
     /// Micro-batches whose gradients are averaged into one optimizer step.
     pub accumulation: usize,
+    /// Weight of the load-balancing auxiliary loss added to the cross-entropy. Its gradient
+    /// reaches only the router, which a miner does not train (the router reads frozen
+    /// embeddings), so for group training it is reported but moves no expert weight.
+    pub aux_loss_coef: f64,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +56,7 @@ impl Default for TrainConfig {
             cosine_steps: 0,
             min_lr_ratio: 0.1,
             accumulation: 1,
+            aux_loss_coef: 0.01,
         }
     }
 }
@@ -69,7 +78,10 @@ pub fn lr_at(cfg: &TrainConfig, step: u64) -> f64 {
 /// What one step reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
+    /// Cross-entropy (nats) averaged over the micro-batches.
     pub loss: f32,
+    /// Load-balancing auxiliary loss (1 = perfectly balanced routing).
+    pub aux_loss: f32,
     pub grad_norm: f32,
     pub tokens: usize,
     /// The loss or gradient was not finite; the step changed nothing.
@@ -131,23 +143,32 @@ impl GroupTrainer {
         let tokens: usize = micro.iter().map(|b| b.rows * b.seq_len).sum();
         let mut acc: Vec<Option<Tensor<2>>> = vec![None; self.trainable.len()];
         let mut loss_value = 0f32;
+        let mut aux_value = 0f32;
         for batch in micro {
             let mut view = self.params.clone();
             for name in &self.trainable {
                 let leaf = self.params[name].clone().autodiff().require_grad();
                 view.insert(name.clone(), leaf);
             }
-            let loss = loss_on_batch(&self.cfg, &view, batch, &ad);
+            let (loss, aux) = losses_on_batch(&self.cfg, &view, batch, &ad);
             let l: f32 = loss.clone().inner().into_scalar();
+            let a: f32 = aux.clone().inner().into_scalar();
             loss_value += l / k as f32;
-            if !l.is_finite() {
+            aux_value += a / k as f32;
+            if !l.is_finite() || !a.is_finite() {
                 return StepStats {
                     loss: l,
+                    aux_loss: a,
                     grad_norm: f32::NAN,
                     tokens,
                     skipped: true,
                 };
             }
+            let loss = if self.tcfg.aux_loss_coef != 0.0 {
+                loss.add(aux.mul_scalar(self.tcfg.aux_loss_coef))
+            } else {
+                loss
+            };
             let loss = if k > 1 {
                 loss.div_scalar(k as f64)
             } else {
@@ -176,6 +197,7 @@ impl GroupTrainer {
         if !norm.is_finite() {
             return StepStats {
                 loss: loss_value,
+                aux_loss: aux_value,
                 grad_norm: norm as f32,
                 tokens,
                 skipped: true,
@@ -218,6 +240,7 @@ impl GroupTrainer {
         }
         StepStats {
             loss: loss_value,
+            aux_loss: aux_value,
             grad_norm: norm as f32,
             tokens,
             skipped: false,
@@ -438,5 +461,55 @@ mod tests {
             }
         }
         assert_eq!(tr.shard().len(), group.len());
+    }
+
+    #[test]
+    fn a_non_finite_step_changes_nothing_and_is_reported() {
+        let cfg = ModelConfig::tiny();
+        let mut global = init_state_dict(&cfg, 5);
+        global.get_mut("lm_head.weight").unwrap().data[0] = f32::NAN;
+        let device = Device::flex();
+        let mut tr = GroupTrainer::new(&cfg, &TrainConfig::default(), &global, 0, &device);
+        let b = Sampler::new(Domain::Arithmetic, 1, Split::Train, 8, 0).next_batch(2, cfg.seq_len);
+        let s = tr.step(&b);
+        assert!(s.skipped, "{s:?}");
+        assert_eq!(tr.steps, 0);
+        let after = tr.state_dict();
+        for (k, t) in &global {
+            if k != "lm_head.weight" {
+                assert_eq!(&after[k], t, "{k} changed on a skipped step");
+            }
+        }
+    }
+
+    #[test]
+    fn clipping_scales_the_gradient_to_the_limit() {
+        // With eps = 1 the first Adam update is nearly proportional to the gradient, so
+        // clipping to a tenth of the gradient norm makes the update about ten times smaller.
+        let cfg = ModelConfig::tiny();
+        let global = init_state_dict(&cfg, 6);
+        let device = Device::flex();
+        let b = Sampler::new(Domain::Sorting, 2, Split::Train, 8, 0).next_batch(2, cfg.seq_len);
+        let moved = |clip: f64| {
+            let tcfg = TrainConfig {
+                eps: 1.0,
+                clip_norm: clip,
+                ..Default::default()
+            };
+            let mut tr = GroupTrainer::new(&cfg, &tcfg, &global, 0, &device);
+            let s = tr.step(&b);
+            let after = tr.shard();
+            let d: f64 = after
+                .iter()
+                .flat_map(|(k, t)| t.data.iter().zip(&global[k].data))
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum();
+            (s.grad_norm as f64, d.sqrt())
+        };
+        let (norm, free) = moved(0.0);
+        let (norm2, clipped) = moved(norm / 10.0);
+        assert_eq!(norm, norm2, "the reported norm is the one before clipping");
+        let ratio = free / clipped;
+        assert!((9.0..11.0).contains(&ratio), "update ratio {ratio}");
     }
 }
