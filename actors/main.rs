@@ -2,6 +2,7 @@
 
 mod aggregator;
 mod backend;
+mod bench;
 mod chain_sync;
 mod context;
 mod daemon;
@@ -13,6 +14,7 @@ mod metrics;
 mod publisher;
 mod report;
 mod supervisor;
+mod train_cmd;
 mod trainer;
 mod weight_setter;
 
@@ -75,6 +77,64 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConsensusCmd,
     },
+    /// Train one expert group the way a miner does, outside the localnet, checkpointing into
+    /// --data-dir: a killed run started again with the same arguments continues from its last
+    /// checkpoint. Prints progress on stderr and a JSON summary on stdout.
+    Train {
+        /// Checkpoints live here (in a sled store under state/).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// TOML config (model, train, domains, seed; see config/localnet.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Expert group to train.
+        #[arg(long, default_value_t = 0)]
+        group: u16,
+        /// Optimizer steps in all (a resumed run stops at the same total).
+        #[arg(long, default_value_t = 200)]
+        steps: u64,
+        /// Checkpoint every this many steps (0 = never).
+        #[arg(long, default_value_t = 50)]
+        checkpoint_every: u64,
+        /// Start from this model (safetensors; default: the config's genesis model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Where the trained shard goes (default: DATA_DIR/shard.safetensors).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the config's compute backend.
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Training and evaluation tokens/s of a model preset (compare: benches/moe_torch.py).
+    Model {
+        /// `tiny` or `small`.
+        #[arg(long, default_value = "small")]
+        preset: String,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        /// CPU threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Rows of seq_len tokens per step.
+        #[arg(long, default_value_t = 8)]
+        batch_rows: usize,
+        /// Timed steps (after one warm-up step).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// Print the result as one JSON object (otherwise a line of text).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +170,19 @@ enum BackendArg {
     Cpu,
     Wgpu,
     Auto,
+    /// Needs a build with `--features cuda`.
+    Cuda,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Wgpu => Backend::Wgpu,
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Cuda => Backend::Cuda,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,6 +195,79 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Cmd::Model { cmd } = &cli.cmd {
         return model_cmd(cmd);
+    }
+    if let Cmd::Bench {
+        cmd:
+            BenchCmd::Model {
+                preset,
+                backend,
+                threads,
+                batch_rows,
+                steps,
+                json,
+            },
+    } = &cli.cmd
+    {
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("setting the CPU thread count")?;
+        let b: Backend = (*backend).into();
+        let device = backend::device(b).map_err(anyhow::Error::msg)?;
+        let r = bench::run(&bench::BenchOpts {
+            preset: preset.clone(),
+            backend_name: format!("{b:?}").to_lowercase(),
+            device,
+            threads,
+            batch_rows: *batch_rows,
+            steps: (*steps).max(1),
+        })?;
+        if *json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "{} on {} ({} threads): train {:.0} tokens/s, eval {:.0} tokens/s, {} parameters",
+                r.preset, r.backend, r.threads, r.train_tokens_per_s, r.eval_tokens_per_s, r.params
+            );
+        }
+        return Ok(());
+    }
+    if let Cmd::Train {
+        data_dir,
+        config,
+        group,
+        steps,
+        checkpoint_every,
+        model,
+        out,
+        backend,
+    } = &cli.cmd
+    {
+        let mut cfg = match config {
+            Some(p) => LocalnetConfig::from_file(p)?,
+            None => LocalnetConfig::default(),
+        };
+        if let Some(b) = backend {
+            cfg.backend = (*b).into();
+        }
+        let device = backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
+        let summary = train_cmd::run(&train_cmd::TrainOpts {
+            out: out
+                .clone()
+                .unwrap_or_else(|| data_dir.join("shard.safetensors")),
+            cfg,
+            device,
+            group: *group,
+            steps: *steps,
+            checkpoint_every: *checkpoint_every,
+            data_dir: data_dir.clone(),
+            model: model.clone(),
+        })?;
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
     }
     if let Cmd::Consensus {
         cmd: ConsensusCmd::Yuma,
@@ -148,22 +294,14 @@ fn main() -> anyhow::Result<()> {
             crash_at,
         } => {
             let mut cfg = match &config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    LocalnetConfig::from_toml(&text)?
-                }
+                Some(p) => LocalnetConfig::from_file(p)?,
                 None => LocalnetConfig::default(),
             };
             if let Some(ms) = block_time_ms {
                 cfg.block_time_ms = ms;
             }
             if let Some(b) = backend {
-                cfg.backend = match b {
-                    BackendArg::Cpu => Backend::Cpu,
-                    BackendArg::Wgpu => Backend::Wgpu,
-                    BackendArg::Auto => Backend::Auto,
-                };
+                cfg.backend = b.into();
             }
             cfg.validate()?;
             rt.block_on(localnet::run(localnet::LocalnetOpts {
@@ -175,7 +313,9 @@ fn main() -> anyhow::Result<()> {
                 metrics_port,
             }))
         }
-        Cmd::Consensus { .. } | Cmd::Model { .. } => unreachable!("handled above"),
+        Cmd::Consensus { .. } | Cmd::Model { .. } | Cmd::Bench { .. } | Cmd::Train { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 
