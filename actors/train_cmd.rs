@@ -69,7 +69,7 @@ pub fn run(o: &TrainOpts) -> anyhow::Result<TrainSummary> {
         anyhow::bail!("the model has a tensor the config's model does not: {extra}");
     }
     // A checkpoint belongs to the run that started from this model.
-    let start = u64::from_le_bytes(state_dict_hash(&global)[..8].try_into()?);
+    let start = connito::tensors::hash_u64(&state_dict_hash(&global));
     std::fs::create_dir_all(&o.data_dir)
         .with_context(|| format!("creating {}", o.data_dir.display()))?;
     let store = Store::open(&o.data_dir.join("state"))?;

@@ -79,6 +79,14 @@ pub fn blake2b_256(bytes: &[u8]) -> Hash32 {
     h.finalize().into()
 }
 
+/// The first 8 bytes of a BLAKE2b-256 hash as a little-endian integer: a seed or bucket derived
+/// from content.
+pub fn hash_u64(hash: &Hash32) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(word)
+}
+
 /// Canonical safetensors bytes of a state dict.
 pub fn encode_safetensors(sd: &StateDict) -> Vec<u8> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = sd

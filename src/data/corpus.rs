@@ -143,8 +143,7 @@ impl TextCorpus {
                 heldout_every,
             });
         }
-        let h = blake2b_256(&hasher_input);
-        let tag = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+        let tag = crate::tensors::hash_u64(&blake2b_256(&hasher_input));
         Ok(Self {
             path,
             loaded: Some(Arc::new(Loaded {

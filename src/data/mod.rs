@@ -131,9 +131,7 @@ impl Domain {
 
 /// Which split a sample belongs to: one in `heldout_every` samples, by content hash.
 pub fn is_heldout(sample: &[u8], heldout_every: u64) -> bool {
-    let h = blake2b_256(sample);
-    let word = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
-    word % heldout_every.max(2) == 0
+    crate::tensors::hash_u64(&blake2b_256(sample)).is_multiple_of(heldout_every.max(2))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

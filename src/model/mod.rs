@@ -109,8 +109,8 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
                     1.0 / fan_in.sqrt()
                 };
                 // Seeded by name, so a tensor's init does not depend on which others exist.
-                let h = crate::tensors::blake2b_256(name.as_bytes());
-                let name_key = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+                let name_key =
+                    crate::tensors::hash_u64(&crate::tensors::blake2b_256(name.as_bytes()));
                 let mut r = SplitMix64::new(mix(&[seed, name_key]));
                 (0..n).map(|_| r.normal_f32() * scale).collect()
             };
