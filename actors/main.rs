@@ -135,6 +135,21 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Time one Yuma Consensus epoch (validators weight ~95% of the miners, steady-state bonds).
+    Yuma {
+        /// Registered uids.
+        #[arg(long, default_value_t = 256)]
+        uids: usize,
+        /// Validators among them (uids 0..V, all permitted).
+        #[arg(long, default_value_t = 64)]
+        validators: usize,
+        /// Timed epochs (after a tenth as many untimed ones).
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+        /// Print the result as one JSON object (otherwise a line of text).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +246,34 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "{} on {} ({} threads): train {:.0} tokens/s, eval {:.0} tokens/s, {} parameters",
                 r.preset, r.backend, r.threads, r.train_tokens_per_s, r.eval_tokens_per_s, r.params
+            );
+        }
+        return Ok(());
+    }
+    if let Cmd::Bench {
+        cmd:
+            BenchCmd::Yuma {
+                uids,
+                validators,
+                iterations,
+                json,
+            },
+    } = &cli.cmd
+    {
+        let r = bench::yuma(*uids, *validators, *iterations)?;
+        if *json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "yuma epoch, {} uids x {} validators ({} weight entries): mean {:.3} ms, median {:.3} ms, min {:.3} ms, max {:.3} ms over {} epochs",
+                r.uids,
+                r.validators,
+                r.weight_entries,
+                r.mean_ms,
+                r.median_ms,
+                r.min_ms,
+                r.max_ms,
+                r.iterations
             );
         }
         return Ok(());
