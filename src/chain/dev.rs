@@ -19,7 +19,9 @@ use super::{
     BlockInfo, ChainClient, ChainError, CommitmentRecord, NeuronInfo, WeightCommit, WeightsParams,
     commit_hash, netuid_index,
 };
-use crate::consensus::{EpochInput, YumaParams, epoch, split_emission};
+use crate::consensus::{
+    EpochInput, YumaParams, bonds_from_u16, bonds_to_u16, chain_max_upscale, epoch, split_emission,
+};
 use crate::store::Store;
 use crate::submission::Hotkey;
 use crate::tensors::{Hash32, blake2b_256};
@@ -223,14 +225,16 @@ impl DevChain {
             st.pending_emission,
             self.cfg.owner_cut,
         );
-        for (i, n) in st.neurons.iter_mut().enumerate() {
+        // Bonds go through the chain's u16 storage (`Bonds`), as they do between its epochs.
+        let bonds = bonds_from_u16(&bonds_to_u16(&out.bonds, self.cfg.yuma.yuma3));
+        for (i, (n, b)) in st.neurons.iter_mut().zip(bonds).enumerate() {
             n.active = out.active[i];
             n.validator_permit = out.validator_permit[i];
             n.consensus = out.consensus[i];
             n.incentive = out.incentive[i];
             n.dividends = out.dividends[i];
             n.validator_trust = out.validator_trust[i];
-            n.bonds = out.bonds[i].clone();
+            n.bonds = b;
             n.emission = emission[i];
             n.total_emission += emission[i];
         }
@@ -307,16 +311,11 @@ impl DevChain {
         Ok(())
     }
 
-    /// Stores weights max-upscaled as the chain does: the largest becomes 65535, the others
-    /// `floor(v · 65535 / max)`; zeros are no entry.
+    /// Stores weights as the chain does: every `(uid, value)` pair that was sent is an entry,
+    /// zeros included, values max-upscaled with Subtensor's own fixed-point rounding
+    /// ([`chain_max_upscale`]).
     fn store_weights(n: &mut Neuron, uids: Vec<u16>, values: Vec<u16>) {
-        let max = values.iter().copied().max().unwrap_or(0) as u64;
-        n.weights = uids
-            .into_iter()
-            .zip(values)
-            .filter(|(_, v)| *v > 0)
-            .map(|(u, v)| (u, (v as u64 * 65_535 / max.max(1)) as u16))
-            .collect();
+        n.weights = uids.into_iter().zip(chain_max_upscale(&values)).collect();
     }
 
     fn log_extrinsic(st: &mut State, hotkey: &[u8; 32], call: &str) {
@@ -480,9 +479,13 @@ impl ChainClient for DevChain {
                 .ok_or(ChainError::NoNeuronIdAvailable)?;
             st.neurons[victim] = neuron;
             st.commitments.remove(&(victim as u16));
+            // As Subtensor's `clear_neuron`: weights towards the new uid become 0 but stay
+            // entries; bonds towards it stay stored and the epoch ignores them (it drops bonds
+            // towards uids registered since its last step).
             for n in st.neurons.iter_mut() {
-                n.weights.retain(|(j, _)| *j as usize != victim);
-                n.bonds.retain(|(j, _)| *j as usize != victim);
+                for w in n.weights.iter_mut().filter(|(j, _)| *j as usize == victim) {
+                    w.1 = 0;
+                }
             }
             victim
         };
@@ -696,3 +699,7 @@ mod tests;
 #[cfg(test)]
 #[path = "dev_space_and_weight_rules.rs"]
 mod space_and_weight_rules;
+
+#[cfg(test)]
+#[path = "dev_scenarios.rs"]
+mod scenarios;

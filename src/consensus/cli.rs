@@ -18,8 +18,8 @@
 //! | key | type | meaning |
 //! | --- | --- | --- |
 //! | `stake` | `[f64]` | stake per uid, raw units |
-//! | `weights` | `[[f64]]` | row `i` = uid `i`'s weights. If any value anywhere is > 1, the whole matrix is u16 as stored on chain (integers 0..=65535). Otherwise each row is floats, max-upscaled to u16 as the SDK does (largest → 65535, the rest `round(w·65535/max)`, half up). Zeros, given or after upscaling, are no entry. Self-weights and rows without a permit are accepted and masked as on chain |
-//! | `bonds` | `[[f64]]`, optional | previous bonds on the scale the chain reads them: stored u16 / 65535, each in [0, 1]; zeros are no entry. Default: none |
+//! | `weights` | `[[f64]]` or `[[[uid, f64]]]` | row `i` = uid `i`'s weights, as an n×n matrix (a 0 is no entry) or as sparse rows of `[uid, value]` pairs the way Subtensor stores them (a listed pair is an entry even at 0). If any value anywhere is > 1, all values are u16 as stored on chain (integers 0..=65535). Otherwise each row is floats, max-upscaled to u16 as the SDK does (largest → 65535, the rest `round(w·65535/max)`, half up; a sparse row of only zeros stays zeros). In matrix form zeros, given or after upscaling, are no entry. Self-weights and rows without a permit are accepted and masked as on chain |
+//! | `bonds` | `[[f64]]` or `[[[uid, f64]]]`, optional | previous bonds on the scale the chain reads them: stored u16 / 65535, each in [0, 1]; either form, as for `weights` (a listed 0 is an entry). Default: none |
 //! | `last_update` | `[u64]` | block of each uid's last weight update |
 //! | `block_at_registration` | `[u64]` | block each uid registered at |
 //! | `current_block` | `u64` | block the epoch runs at |
@@ -50,8 +50,9 @@
 //! ## Output
 //!
 //! `{"consensus","incentive","dividends","validator_trust","bonds","validator_permit","active"}`:
-//! per-uid floats (incentive and dividends each sum to 1, or are all 0), `bonds` as a dense `n×n`
-//! float matrix on the scale the chain stores them (original Yuma: column-normalized, which the
+//! per-uid floats (incentive and dividends each sum to 1, or are all 0), `bonds` in the form
+//! `weights` was given (a dense `n×n` matrix, or sparse `[uid, value]` rows) on the scale the
+//! chain stores them (original Yuma: column-normalized, which the
 //! chain stores column max-upscaled to u16; Yuma3: absolute, in [0, 1]; rows of uids without a
 //! new permit are 0), `validator_permit` the new permits, `active` who updated weights within
 //! the activity cutoff. The output `bonds` and `validator_permit` can be fed back as the next
@@ -76,7 +77,9 @@
 //! validator trust. Incentive is `Σ stake·clipped weight` normalized: 0.225 and 0.625 over 0.85.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::cli_rows::{Form, Rows, parse_rows};
 use super::{EpochInput, EpochOutput, SparseRows, YumaError, YumaParams, epoch, max_upscale_u16};
 
 /// Why `connito consensus yuma` rejected its input.
@@ -103,18 +106,59 @@ pub enum CliError {
         expected: usize,
         actual: usize,
     },
-    /// A weight is negative (JSON has no NaN or infinity).
-    #[error("weights[{row}][{col}] = {value} is negative")]
-    NegativeWeight { row: usize, col: usize, value: f64 },
-    /// The matrix is in u16 mode (some value > 1) but this entry is not an integer in 0..=65535.
+    /// `weights` or `bonds` is not a list of rows, each a list.
+    #[error("{field} must be a list of n rows: an n×n matrix or lists of [uid, value] pairs")]
+    NotRows { field: &'static str },
+    /// Some rows are matrix rows (numbers) and others sparse rows (pairs).
     #[error(
-        "weights[{row}][{col}] = {value}: the matrix has values > 1, so it is read as u16 \
-         and every entry must be an integer in 0..=65535"
+        "{field}: row {row} is not in the form of the rows before it (all matrix rows of numbers, \
+         or all lists of [uid, value] pairs)"
+    )]
+    MixedForms { field: &'static str, row: usize },
+    /// A matrix entry is not a number.
+    #[error("{field}[{row}][{col}] is not a number")]
+    NotANumber {
+        field: &'static str,
+        row: usize,
+        col: usize,
+    },
+    /// An entry of a sparse row is not a `[uid, value]` pair of numbers.
+    #[error("{field}[{row}][{index}] is not a [uid, value] pair of numbers")]
+    NotAPair {
+        field: &'static str,
+        row: usize,
+        index: usize,
+    },
+    /// A sparse row names a uid that is not an integer in `0..n`.
+    #[error("{field}[{row}] names uid {uid}, not an integer in 0..{n}")]
+    UidOutOfRange {
+        field: &'static str,
+        row: usize,
+        uid: f64,
+        n: usize,
+    },
+    /// A sparse row names one uid twice (the chain rejects that as `DuplicateUids`).
+    #[error("{field}[{row}] names uid {uid} twice")]
+    DuplicateUid {
+        field: &'static str,
+        row: usize,
+        uid: u16,
+    },
+    /// A weight is negative (JSON has no NaN or infinity). `col` is the uid.
+    #[error("weights[{row}] for uid {col} = {value} is negative")]
+    NegativeWeight { row: usize, col: usize, value: f64 },
+    /// The weights are in u16 mode (some value > 1) but this one is not an integer in
+    /// 0..=65535. `col` is the uid.
+    #[error(
+        "weights[{row}] for uid {col} = {value}: the weights have values > 1, so they are read \
+         as u16 and every one must be an integer in 0..=65535"
     )]
     InvalidU16Weight { row: usize, col: usize, value: f64 },
-    /// A previous bond outside [0, 1], the scale on which the chain reads stored bonds.
+    /// A previous bond outside [0, 1], the scale on which the chain reads stored bonds. `col` is
+    /// the uid.
     #[error(
-        "bonds[{row}][{col}] = {value} is outside [0, 1] (stored u16 bonds are read as x/65535)"
+        "bonds[{row}] for uid {col} = {value} is outside [0, 1] (stored u16 bonds are read as \
+         x/65535)"
     )]
     BondOutOfRange { row: usize, col: usize, value: f64 },
     /// A proportion the chain stores as u16 (kappa, bonds_penalty, alpha_low, alpha_high) is not a
@@ -132,9 +176,10 @@ pub enum CliError {
 #[serde(deny_unknown_fields)]
 struct Input {
     stake: Vec<f64>,
-    weights: Vec<Vec<f64>>,
+    /// A matrix or sparse rows ([`parse_rows`]).
+    weights: Value,
     #[serde(default)]
-    bonds: Option<Vec<Vec<f64>>>,
+    bonds: Option<Value>,
     last_update: Vec<u64>,
     block_at_registration: Vec<u64>,
     current_block: u64,
@@ -171,17 +216,26 @@ struct Output {
     incentive: Vec<f64>,
     dividends: Vec<f64>,
     validator_trust: Vec<f64>,
-    bonds: Vec<Vec<f64>>,
+    bonds: BondsOut,
     validator_permit: Vec<bool>,
     active: Vec<bool>,
+}
+
+/// Output bonds in the form the weights came in.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BondsOut {
+    Matrix(Vec<Vec<f64>>),
+    Sparse(SparseRows<f64>),
 }
 
 /// Run `connito consensus yuma`: one epoch's input as JSON (see the module doc) in, the epoch's
 /// output as one line of compact JSON out (no trailing newline).
 pub fn run_json(input: &str) -> Result<String, CliError> {
     let parsed: Input = serde_json::from_str(input)?;
-    let out = epoch(&to_epoch_input(parsed)?)?;
-    Ok(serde_json::to_string(&to_output(out))?)
+    let (input, form) = to_epoch_input(parsed)?;
+    let out = epoch(&input)?;
+    Ok(serde_json::to_string(&to_output(out, form))?)
 }
 
 /// A proportion given as a float in [0, 1], read as the chain reads its u16 storage:
@@ -194,23 +248,25 @@ pub fn proportion_from_float(name: &'static str, x: f64) -> Result<f64, CliError
     Ok((x * scale + 1e-9).floor().min(scale) / scale)
 }
 
-fn to_epoch_input(inp: Input) -> Result<EpochInput, CliError> {
+/// The epoch's input, and the form the weights were given in (the output bonds take it).
+fn to_epoch_input(inp: Input) -> Result<(EpochInput, Form), CliError> {
     let n = inp.stake.len();
     if n > usize::from(u16::MAX) + 1 {
         return Err(CliError::TooManyUids { n });
     }
     check_len("last_update", n, inp.last_update.len())?;
     check_len("block_at_registration", n, inp.block_at_registration.len())?;
-    check_square("weights", &inp.weights, n)?;
-    if let Some(bonds) = &inp.bonds {
-        check_square("bonds", bonds, n)?;
-    }
+    let weight_rows = parse_rows("weights", &inp.weights, n)?;
+    let bond_rows = match &inp.bonds {
+        Some(b) => Some(parse_rows("bonds", b, n)?),
+        None => None,
+    };
     if let Some(permit) = &inp.validator_permit {
         check_len("validator_permit", n, permit.len())?;
     }
 
-    let weights = weights_to_u16(&inp.weights)?;
-    let bonds = match &inp.bonds {
+    let weights = weights_to_u16(&weight_rows)?;
+    let bonds = match &bond_rows {
         Some(b) => bonds_to_sparse(b)?,
         None => vec![Vec::new(); n],
     };
@@ -268,7 +324,7 @@ fn to_epoch_input(inp: Input) -> Result<EpochInput, CliError> {
     input.owner_uid = p.owner_uid;
     input.prev_validator_permit = Some(prev_permit);
     input.last_step_block = p.last_mechanism_step_block.unwrap_or(0);
-    Ok(input)
+    Ok((input, weight_rows.form))
 }
 
 fn check_len(field: &'static str, expected: usize, actual: usize) -> Result<(), CliError> {
@@ -283,89 +339,83 @@ fn check_len(field: &'static str, expected: usize, actual: usize) -> Result<(), 
     }
 }
 
-fn check_square(field: &'static str, rows: &[Vec<f64>], n: usize) -> Result<(), CliError> {
-    check_len(field, n, rows.len())?;
-    match rows.iter().position(|r| r.len() != n) {
-        Some(row) => Err(CliError::NotSquare {
-            field,
-            row,
-            expected: n,
-            actual: rows[row].len(),
-        }),
-        None => Ok(()),
+/// Weights to the chain's sparse u16 rows. Any value > 1 anywhere: every value is u16 as stored
+/// on chain. Otherwise each row is max-upscaled to u16 as the SDK does (half up; a row of only
+/// zeros stays zeros). In matrix form zeros, given or after upscaling, are no entry (an all-zero
+/// row is an empty row); in sparse form every listed pair stays an entry.
+fn weights_to_u16(rows: &Rows) -> Result<SparseRows<u16>, CliError> {
+    if let Some((row, col, value)) = rows.values().find(|e| e.2.is_nan() || e.2 < 0.0) {
+        let col = usize::from(col);
+        return Err(CliError::NegativeWeight { row, col, value });
     }
-}
-
-/// Dense weights to the chain's sparse u16 rows. Any value > 1 anywhere: the whole matrix is u16
-/// as stored on chain. Otherwise each row is max-upscaled to u16 as the SDK does (half up).
-/// Zeros, given or after upscaling, are no entry; an all-zero row is an empty row.
-fn weights_to_u16(rows: &[Vec<f64>]) -> Result<SparseRows<u16>, CliError> {
-    for (row, values) in rows.iter().enumerate() {
-        if let Some(col) = values.iter().position(|&v| v.is_nan() || v < 0.0) {
-            let value = values[col];
-            return Err(CliError::NegativeWeight { row, col, value });
+    let raw_u16 = rows.values().any(|e| e.2 > 1.0);
+    if raw_u16 {
+        let bad = rows
+            .values()
+            .find(|e| e.2.fract() != 0.0 || e.2 > f64::from(u16::MAX));
+        if let Some((row, col, value)) = bad {
+            let col = usize::from(col);
+            return Err(CliError::InvalidU16Weight { row, col, value });
         }
     }
-    let raw_u16 = rows.iter().flatten().any(|&v| v > 1.0);
-    let mut sparse = Vec::with_capacity(rows.len());
-    for (row, values) in rows.iter().enumerate() {
+    let mut sparse = Vec::with_capacity(rows.rows.len());
+    for row in &rows.rows {
+        let values: Vec<f64> = row.iter().map(|e| e.1).collect();
         let stored: Vec<u16> = if raw_u16 {
-            let bad = values
-                .iter()
-                .position(|&v| v.fract() != 0.0 || v > f64::from(u16::MAX));
-            if let Some(col) = bad {
-                let value = values[col];
-                return Err(CliError::InvalidU16Weight { row, col, value });
-            }
             values.iter().map(|&v| v as u16).collect()
         } else if values.iter().all(|&v| v == 0.0) {
-            Vec::new()
+            vec![0; values.len()]
         } else {
-            max_upscale_u16(values)?
+            max_upscale_u16(&values)?
         };
+        let keep_zeros = rows.keeps_zeros();
         sparse.push(
-            stored
-                .into_iter()
-                .enumerate()
-                .filter(|&(_, v)| v != 0)
-                .map(|(j, v)| (j as u16, v))
+            row.iter()
+                .zip(stored)
+                .filter(|&(_, v)| keep_zeros || v != 0)
+                .map(|(&(j, _), v)| (j, v))
                 .collect(),
         );
     }
     Ok(sparse)
 }
 
-fn bonds_to_sparse(rows: &[Vec<f64>]) -> Result<SparseRows<f64>, CliError> {
-    rows.iter()
-        .enumerate()
-        .map(|(row, values)| {
-            if let Some(col) = values.iter().position(|v| !(0.0..=1.0).contains(v)) {
-                let value = values[col];
-                return Err(CliError::BondOutOfRange { row, col, value });
-            }
-            Ok(values
-                .iter()
-                .enumerate()
-                .filter(|&(_, &v)| v != 0.0)
-                .map(|(j, &v)| (j as u16, v))
-                .collect())
-        })
-        .collect()
-}
-
-fn to_output(out: EpochOutput) -> Output {
-    let n = out.consensus.len();
-    let bonds = out
-        .bonds
+/// Bonds in [0, 1]; a matrix's zeros are no entry, a sparse row's listed zeros are.
+fn bonds_to_sparse(rows: &Rows) -> Result<SparseRows<f64>, CliError> {
+    if let Some((row, col, value)) = rows.values().find(|e| !(0.0..=1.0).contains(&e.2)) {
+        let col = usize::from(col);
+        return Err(CliError::BondOutOfRange { row, col, value });
+    }
+    let keep_zeros = rows.keeps_zeros();
+    Ok(rows
+        .rows
         .iter()
         .map(|row| {
-            let mut dense = vec![0.0; n];
-            for &(j, v) in row {
-                dense[usize::from(j)] = v;
-            }
-            dense
+            row.iter()
+                .copied()
+                .filter(|&(_, v)| keep_zeros || v != 0.0)
+                .collect()
         })
-        .collect();
+        .collect())
+}
+
+fn to_output(out: EpochOutput, form: Form) -> Output {
+    let n = out.consensus.len();
+    let bonds = match form {
+        Form::Sparse => BondsOut::Sparse(out.bonds),
+        Form::Matrix => BondsOut::Matrix(
+            out.bonds
+                .iter()
+                .map(|row| {
+                    let mut dense = vec![0.0; n];
+                    for &(j, v) in row {
+                        dense[usize::from(j)] = v;
+                    }
+                    dense
+                })
+                .collect(),
+        ),
+    };
     Output {
         consensus: out.consensus,
         incentive: out.incentive,
@@ -454,11 +504,8 @@ mod tests {
         let b = run(&u16_in).unwrap();
         assert_eq!(a, b);
         // The conversion itself: half up, zeros dropped, an all-zero row empty.
-        let rows = [
-            vec![0.0, 0.5, 1.0],
-            vec![0.0, 0.0, 0.0],
-            vec![0.2, 0.0, 0.1],
-        ];
+        let rows = json!([[0.0, 0.5, 1.0], [0.0, 0.0, 0.0], [0.2, 0.0, 0.1]]);
+        let rows = parse_rows("weights", &rows, 3).unwrap();
         assert_eq!(
             weights_to_u16(&rows).unwrap(),
             vec![

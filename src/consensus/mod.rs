@@ -12,6 +12,9 @@
 //! Everything here is pure: no I/O, no clocks, no randomness.
 
 pub mod cli;
+mod cli_rows;
+#[cfg(test)]
+pub(crate) mod scenarios;
 mod sparse;
 mod yuma;
 
@@ -19,6 +22,8 @@ mod yuma;
 mod tests;
 #[cfg(test)]
 mod tests_chain;
+#[cfg(test)]
+mod tests_cli_scenarios;
 #[cfg(test)]
 mod tests_permits;
 #[cfg(test)]
@@ -236,6 +241,35 @@ pub fn max_upscale_u16(weights: &[f64]) -> Result<Vec<u16>, YumaError> {
         // `round` is half away from zero, i.e. half up for non-negative values.
         .map(|w| (w * scale / max).round().min(scale) as u16)
         .collect())
+}
+
+/// Subtensor's `vec_u16_max_upscale_to_u16`, bit for bit: what `set_weights` and
+/// `reveal_weights` store for the values they were sent. Every value stays an entry (zeros too);
+/// the largest becomes 65535. The chain computes in I32F32 fixed point, which this follows
+/// exactly: with a maximum above 32768 it multiplies by the truncated quotient `65535 / max`,
+/// otherwise it divides `v · 65535` by `max` (truncated to 32 fractional bits); either is then
+/// rounded half up. So `[40000, 20000]` stores `[65535, 32767]`, where exact arithmetic would give
+/// 32768. An all-zero (or empty) input is stored as it is.
+pub fn chain_max_upscale(values: &[u16]) -> Vec<u16> {
+    const FRAC: u32 = 32;
+    let max = u128::from(values.iter().copied().max().unwrap_or(0));
+    if max == 0 {
+        return values.to_vec();
+    }
+    let quotient = (u128::from(u16::MAX) << (2 * FRAC)) / (max << FRAC);
+    values
+        .iter()
+        .map(|&v| {
+            let v = u128::from(v);
+            let bits = if max > 32_768 {
+                v * quotient
+            } else {
+                ((v * u128::from(u16::MAX)) << FRAC) / max
+            };
+            let rounded = (bits + (1 << (FRAC - 1))) >> FRAC;
+            rounded.min(u128::from(u16::MAX)) as u16
+        })
+        .collect()
 }
 
 /// Bonds as the chain stores them (`Bonds` storage, u16). Original Yuma: each column

@@ -319,6 +319,32 @@ fn max_upscale_u16_examples() {
     );
 }
 
+/// `chain_max_upscale` against Subtensor's I32F32 `vec_u16_max_upscale_to_u16` (expected values
+/// worked out in exact integer arithmetic of the fixed-point steps).
+#[test]
+fn chain_max_upscale_table() {
+    let table: &[(&[u16], &[u16])] = &[
+        (&[], &[]),
+        (&[0, 0], &[0, 0]),
+        (&[65535, 0], &[65535, 0]),
+        (&[0, 1], &[0, 65535]),
+        (&[7], &[65535]),
+        // max ≤ 32768: v·65535 / max, rounded half up (32767.5 → 32768).
+        (&[1, 2], &[32768, 65535]),
+        (&[3, 5], &[39321, 65535]),
+        (&[100, 200, 300], &[21845, 43690, 65535]),
+        (&[32768, 16384], &[65535, 32768]),
+        // max > 32768: v · trunc(65535 / max): one below exact rounding here.
+        (&[40000, 20000, 1], &[65535, 32767, 2]),
+        (&[65534, 32767], &[65535, 32767]),
+        (&[50000, 25000, 12500, 3], &[65535, 32767, 16384, 4]),
+        (&[32769, 1], &[65535, 2]),
+    ];
+    for (input, want) in table {
+        assert_eq!(chain_max_upscale(input), *want, "input {input:?}");
+    }
+}
+
 #[test]
 fn split_emission_examples() {
     let (e, owner) = split_emission(&[0.0, 0.6, 0.4], &[1.0, 0.0, 0.0], 100.0, 0.18);

@@ -18,6 +18,7 @@
 //! rows, so on chain only the Yuma3 dividends are asserted. The bond targets are checked here
 //! anyway.
 
+use super::scenarios::{S1, S2, TWO_SERVER, TWO_SERVER_UIDS, TwoServer, yuma3_scenario_params};
 use super::*;
 
 const TOL: f64 = 1e-3;
@@ -130,8 +131,7 @@ impl Chain {
 
     /// The `set_weights` extrinsic: values max-upscaled to 65535 (zeros kept), last update now.
     fn set_weights(&mut self, uid: usize, uids: &[u16], values: &[u16]) {
-        let v: Vec<f64> = values.iter().map(|&x| f64::from(x)).collect();
-        let up = max_upscale_u16(&v).unwrap();
+        let up = chain_max_upscale(values);
         self.inp.weights[uid] = uids.iter().copied().zip(up).collect();
         self.inp.last_update[uid] = self.inp.current_block;
     }
@@ -203,19 +203,7 @@ fn chain_emission_share(out: &EpochOutput) -> Vec<f64> {
 /// average 975000, kappa 32767, 3 permits, tempo 1; then one epoch a block later, without
 /// weights, hands out the permits.
 fn yuma3_setup(stakes: &[f64]) -> Chain {
-    let params = YumaParams {
-        yuma3: true,
-        liquid_alpha: true,
-        alpha_low: 6553.0 / U16,
-        alpha_high: 19660.0 / U16,
-        alpha_sigmoid_steepness: 1000.0,
-        bonds_penalty: 0.0,
-        bonds_moving_average: 975_000.0,
-        kappa: 32_767.0 / U16,
-        max_validators: 3,
-        tempo: 1,
-        ..YumaParams::default()
-    };
+    let params = yuma3_scenario_params();
     let mut c = Chain::new(stakes, params, 1);
     c.next_block();
     c.epoch();
@@ -253,156 +241,28 @@ fn yuma3_check<const K: usize>(
     }
 }
 
-const S1: [u16; 2] = [M, 0];
-const S2: [u16; 2] = [0, M];
-
-/// Two-server Yuma3 scenario: `weights(e)` are the rows set before epoch `e` (if any).
-fn run_two_server_yuma3(
-    name: &'static str,
-    stakes: [f64; 3],
-    liquid_alpha: bool,
-    weights: impl Fn(usize) -> Option<[[u16; 2]; 3]>,
-    bonds: &[[[f64; 2]; 3]],
-    dividends: &[[f64; 5]],
-) {
-    let mut dev = Dev::new(name);
-    let mut c = yuma3_setup(&[stakes[0], stakes[1], stakes[2], 0.0, 0.0]);
-    c.inp.params.liquid_alpha = liquid_alpha;
-    assert_eq!(bonds.len(), dividends.len());
-    for (e, (b, d)) in bonds.iter().zip(dividends).enumerate() {
-        if let Some(rows) = weights(e) {
-            set_yuma3_weights(&mut c, [3, 4], rows);
+/// Two-server Yuma3 scenario: the rows of epoch `e` (if any) are set before it.
+fn run_two_server_yuma3(sc: &TwoServer) {
+    let mut dev = Dev::new(sc.name);
+    let s = sc.stakes;
+    let mut c = yuma3_setup(&[s[0], s[1], s[2], 0.0, 0.0]);
+    c.inp.params.liquid_alpha = sc.liquid_alpha;
+    for (e, (b, d)) in sc.bonds.iter().zip(sc.dividends).enumerate() {
+        if let Some(rows) = sc.weights[e] {
+            set_yuma3_weights(&mut c, TWO_SERVER_UIDS, rows);
         }
-        yuma3_check(&mut c, &mut dev, e, [3, 4], b, d);
+        yuma3_check(&mut c, &mut dev, e, TWO_SERVER_UIDS, b, &d[..]);
     }
     dev.report();
 }
 
-/// Validator A (0.8) moves to server 2 first, B (0.1) second, C (0.1) last. (Also in
-/// `tests_chain.rs` for 4 epochs of bonds; here all 6.)
+/// The two-server scenarios with explicit zero weights ([`TWO_SERVER`]): validator `i` sets
+/// `[M, 0]` or `[0, M]` on servers 3 and 4, so one of its two entries is an explicit 0.
 #[test]
-fn test_yuma_3_kappa_moves_first() {
-    run_two_server_yuma3(
-        "test_yuma_3_kappa_moves_first",
-        [8.0, 1.0, 1.0],
-        true,
-        |e| match e {
-            0 => Some([S1; 3]),
-            1 => Some([S2, S1, S1]),
-            2 => Some([S2, S2, S1]),
-            3 => Some([S2; 3]),
-            _ => None,
-        },
-        &[
-            [[0.1013, 0.0000], [0.1013, 0.0000], [0.1013, 0.0000]],
-            [[0.0908, 0.1013], [0.3697, 0.0000], [0.3697, 0.0000]],
-            [[0.0815, 0.1924], [0.3170, 0.1013], [0.5580, 0.0000]],
-            [[0.0731, 0.2742], [0.2765, 0.1924], [0.4306, 0.1013]],
-            [[0.0656, 0.3478], [0.2435, 0.2742], [0.3589, 0.1924]],
-            [[0.0588, 0.4139], [0.2157, 0.3478], [0.3089, 0.2742]],
-        ],
-        &[
-            [0.8000, 0.1000, 0.1000, 0.0, 0.0],
-            [1.0000, 0.0000, 0.0000, 0.0, 0.0],
-            [0.9382, 0.0618, 0.0000, 0.0, 0.0],
-            [0.8819, 0.0773, 0.0407, 0.0, 0.0],
-            [0.8564, 0.0844, 0.0592, 0.0, 0.0],
-            [0.8418, 0.0884, 0.0697, 0.0, 0.0],
-        ],
-    );
-}
-
-/// B (0.1) moves first, the kappa validator A (0.8) second, C (0.1) last.
-#[test]
-fn test_yuma_3_kappa_moves_second() {
-    run_two_server_yuma3(
-        "test_yuma_3_kappa_moves_second",
-        [8.0, 1.0, 1.0],
-        true,
-        |e| match e {
-            0 => Some([S1; 3]),
-            1 => Some([S1, S2, S1]),
-            2 => Some([S2, S2, S1]),
-            3 => Some([S2; 3]),
-            _ => None,
-        },
-        &[
-            [[0.1013, 0.0000], [0.1013, 0.0000], [0.1013, 0.0000]],
-            [[0.1924, 0.0000], [0.0908, 0.2987], [0.1924, 0.0000]],
-            [[0.1715, 0.1013], [0.0815, 0.3697], [0.4336, 0.0000]],
-            [[0.1531, 0.1924], [0.0731, 0.4336], [0.3608, 0.1013]],
-            [[0.1369, 0.2742], [0.0656, 0.4910], [0.3103, 0.1924]],
-            [[0.1225, 0.3478], [0.0588, 0.5426], [0.2712, 0.2742]],
-        ],
-        &[
-            [0.8000, 0.1000, 0.1000, 0.0, 0.0],
-            [0.8446, 0.0498, 0.1056, 0.0, 0.0],
-            [0.6868, 0.3132, 0.0000, 0.0, 0.0],
-            [0.7421, 0.2090, 0.0489, 0.0, 0.0],
-            [0.7625, 0.1706, 0.0669, 0.0, 0.0],
-            [0.7730, 0.1508, 0.0762, 0.0, 0.0],
-        ],
-    );
-}
-
-/// B (0.1) moves first, C (0.1) second, the kappa validator A (0.8) last.
-#[test]
-fn test_yuma_3_kappa_moves_last() {
-    run_two_server_yuma3(
-        "test_yuma_3_kappa_moves_last",
-        [8.0, 1.0, 1.0],
-        true,
-        |e| match e {
-            0 => Some([S1; 3]),
-            1 => Some([S1, S2, S1]),
-            2 => Some([S1, S2, S2]),
-            3 => Some([S2; 3]),
-            _ => None,
-        },
-        &[
-            [[0.1013, 0.0000], [0.1013, 0.0000], [0.1013, 0.0000]],
-            [[0.1924, 0.0000], [0.0908, 0.2987], [0.1924, 0.0000]],
-            [[0.2742, 0.0000], [0.0815, 0.5081], [0.1715, 0.2987]],
-            [[0.2416, 0.1013], [0.0731, 0.5580], [0.1531, 0.3697]],
-            [[0.2141, 0.1924], [0.0656, 0.6028], [0.1369, 0.4336]],
-            [[0.1903, 0.2742], [0.0588, 0.6430], [0.1225, 0.4910]],
-        ],
-        &[
-            [0.8000, 0.1000, 0.1000, 0.0, 0.0],
-            [0.8446, 0.0498, 0.1056, 0.0, 0.0],
-            [0.8966, 0.0333, 0.0701, 0.0, 0.0],
-            [0.4663, 0.3210, 0.2127, 0.0, 0.0],
-            [0.5976, 0.2340, 0.1683, 0.0, 0.0],
-            [0.6592, 0.1932, 0.1475, 0.0, 0.0],
-        ],
-    );
-}
-
-/// Equal stakes; C switches to server 2 for one epoch only (liquid alpha on).
-#[test]
-fn test_yuma_3_one_epoch_switch() {
-    run_two_server_yuma3(
-        "test_yuma_3_one_epoch_switch",
-        [33.0, 33.0, 34.0],
-        true,
-        |e| Some(if e == 2 { [S1, S1, S2] } else { [S1; 3] }),
-        &[
-            [[0.1013, 0.0000], [0.1013, 0.0000], [0.1013, 0.0000]],
-            [[0.1924, 0.0000], [0.1924, 0.0000], [0.1924, 0.0000]],
-            [[0.2742, 0.0000], [0.2742, 0.0000], [0.1715, 0.2987]],
-            [[0.3478, 0.0000], [0.3478, 0.0000], [0.2554, 0.2618]],
-            [[0.4139, 0.0000], [0.4139, 0.0000], [0.3309, 0.2312]],
-            [[0.4733, 0.0000], [0.4733, 0.0000], [0.3987, 0.2051]],
-        ],
-        &[
-            [0.3300, 0.3300, 0.3400, 0.0, 0.0],
-            [0.3300, 0.3300, 0.3400, 0.0, 0.0],
-            [0.3782, 0.3782, 0.2436, 0.0, 0.0],
-            [0.3628, 0.3628, 0.2745, 0.0, 0.0],
-            [0.3541, 0.3541, 0.2917, 0.0, 0.0],
-            [0.3487, 0.3487, 0.3026, 0.0, 0.0],
-        ],
-    );
+fn two_server_yuma3_scenarios_with_explicit_zero_entries() {
+    for sc in &TWO_SERVER {
+        run_two_server_yuma3(sc);
+    }
 }
 
 /// The one-epoch switch with liquid alpha disabled after the setup (fixed α = 0.025). The
