@@ -6,6 +6,7 @@ mod bench;
 mod chain_sync;
 mod context;
 mod daemon;
+mod devnet;
 mod evaluator;
 mod http;
 mod intake;
@@ -17,6 +18,7 @@ mod supervisor;
 mod train_cmd;
 mod trainer;
 mod weight_setter;
+mod ws;
 
 use std::path::PathBuf;
 
@@ -66,6 +68,28 @@ enum Cmd {
         /// restarts it.
         #[arg(long, value_name = "CYCLE[+BLOCKS]:DAEMON/ACTOR")]
         crash_at: Vec<localnet::CrashAt>,
+    },
+    /// The dev chain as a Substrate node: JSON-RPC over WebSocket and HTTP on 127.0.0.1, the
+    /// finney runtime's metadata (V14/V15/V16), blocks every --block-time-ms, persisted in
+    /// --data-dir (see README, "connito devnet").
+    Devnet {
+        /// Port for both WebSocket and HTTP JSON-RPC (0: any free port, printed at start).
+        #[arg(long, default_value_t = 9944)]
+        port: u16,
+        /// Chain state (sled); reusing it continues at the same block. Default: a fresh
+        /// temporary directory, removed at exit.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Milliseconds per block (default: the config's block_time_ms, 250).
+        #[arg(long)]
+        block_time_ms: Option<u64>,
+        /// TOML config: its `[chain]` table (netuid, tempo, hyperparameters), `seed` and
+        /// `block_time_ms` (see config/localnet.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Stop after sealing this many blocks (default: run until Ctrl-C).
+        #[arg(long)]
+        blocks: Option<u64>,
     },
     /// Model files: create and inspect.
     Model {
@@ -325,6 +349,16 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Cmd::Devnet {
+        port,
+        data_dir,
+        block_time_ms,
+        config,
+        blocks,
+    } = cli.cmd
+    {
+        return rt.block_on(devnet_cmd(port, data_dir, block_time_ms, config, blocks));
+    }
     match cli.cmd {
         Cmd::Localnet {
             cycles,
@@ -356,10 +390,46 @@ fn main() -> anyhow::Result<()> {
                 metrics_port,
             }))
         }
-        Cmd::Consensus { .. } | Cmd::Model { .. } | Cmd::Bench { .. } | Cmd::Train { .. } => {
+        Cmd::Consensus { .. }
+        | Cmd::Model { .. }
+        | Cmd::Bench { .. }
+        | Cmd::Train { .. }
+        | Cmd::Devnet { .. } => {
             unreachable!("handled above")
         }
     }
+}
+
+async fn devnet_cmd(
+    port: u16,
+    data_dir: Option<PathBuf>,
+    block_time_ms: Option<u64>,
+    config: Option<PathBuf>,
+    blocks: Option<u64>,
+) -> anyhow::Result<()> {
+    let cfg = match &config {
+        Some(p) => LocalnetConfig::from_file(p)?,
+        None => LocalnetConfig::default(),
+    };
+    cfg.validate()?;
+    let tmp = match &data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("connito-devnet-")
+                .tempdir()?,
+        ),
+    };
+    let data_dir = data_dir.unwrap_or_else(|| tmp.as_ref().expect("made above").path().into());
+    devnet::run(devnet::DevnetOpts {
+        port,
+        data_dir,
+        block_time_ms: block_time_ms.unwrap_or(cfg.block_time_ms),
+        chain: cfg.chain,
+        seed: cfg.seed,
+        blocks,
+    })
+    .await
 }
 
 fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {

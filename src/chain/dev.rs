@@ -692,6 +692,10 @@ impl ChainClient for DevChain {
     }
 }
 
+#[path = "dev_node.rs"]
+mod node;
+pub use node::{BLOCK_HASH_COUNT, Storage as DevStorage};
+
 #[cfg(test)]
 #[path = "dev_tests.rs"]
 mod tests;

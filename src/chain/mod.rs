@@ -8,9 +8,14 @@
 
 mod commit;
 mod dev;
+pub mod hashing;
+pub mod metadata;
+pub mod rpc;
+pub mod runtime_api;
+pub mod scale_check;
 
 pub use commit::{commit_hash, commit_preimage, encode_compact, netuid_index};
-pub use dev::{DevChain, DevChainConfig};
+pub use dev::{BLOCK_HASH_COUNT, DevChain, DevChainConfig, DevStorage};
 
 use serde::{Deserialize, Serialize};
 

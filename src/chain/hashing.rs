@@ -1,0 +1,147 @@
+//! Substrate's storage hashers and storage keys.
+//!
+//! A storage item's key is `twox128(pallet prefix) ++ twox128(item name)`, then for a map each
+//! key part hashed with the hasher the metadata names for it (`Blake2_128Concat` and
+//! `Twox64Concat` append the key itself, so a key can be read back out of a storage key;
+//! `Identity` is the key alone).
+
+use blake2::digest::consts::{U8, U16, U32};
+use blake2::{Blake2b, Digest};
+use frame_metadata::v14::StorageHasher;
+use twox_hash::XxHash64;
+
+fn blake2<const N: usize>(data: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    match N {
+        8 => out.copy_from_slice(&Blake2b::<U8>::digest(data)),
+        16 => out.copy_from_slice(&Blake2b::<U16>::digest(data)),
+        32 => out.copy_from_slice(&Blake2b::<U32>::digest(data)),
+        _ => unreachable!("only 64-, 128- and 256-bit BLAKE2b are used"),
+    }
+    out
+}
+
+/// BLAKE2b with an 8-byte digest (runtime API ids).
+pub fn blake2_64(data: &[u8]) -> [u8; 8] {
+    blake2(data)
+}
+
+/// BLAKE2b with a 16-byte digest.
+pub fn blake2_128(data: &[u8]) -> [u8; 16] {
+    blake2(data)
+}
+
+/// BLAKE2b with a 32-byte digest (Substrate's `BlakeTwo256`: block and extrinsic hashes).
+pub fn blake2_256(data: &[u8]) -> [u8; 32] {
+    blake2(data)
+}
+
+/// xxHash64 with seeds `0..N/8`, each little-endian, concatenated (`twox_128`, `twox_256`).
+fn twox<const N: usize>(data: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (seed, chunk) in out.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&XxHash64::oneshot(seed as u64, data).to_le_bytes());
+    }
+    out
+}
+
+pub fn twox_64(data: &[u8]) -> [u8; 8] {
+    twox(data)
+}
+
+pub fn twox_128(data: &[u8]) -> [u8; 16] {
+    twox(data)
+}
+
+pub fn twox_256(data: &[u8]) -> [u8; 32] {
+    twox(data)
+}
+
+/// One SCALE-encoded key part hashed the way `hasher` does it.
+pub fn hash_key(hasher: &StorageHasher, key: &[u8]) -> Vec<u8> {
+    match hasher {
+        StorageHasher::Blake2_128 => blake2_128(key).to_vec(),
+        StorageHasher::Blake2_256 => blake2_256(key).to_vec(),
+        StorageHasher::Blake2_128Concat => [&blake2_128(key)[..], key].concat(),
+        StorageHasher::Twox128 => twox_128(key).to_vec(),
+        StorageHasher::Twox256 => twox_256(key).to_vec(),
+        StorageHasher::Twox64Concat => [&twox_64(key)[..], key].concat(),
+        StorageHasher::Identity => key.to_vec(),
+    }
+}
+
+/// Bytes a hasher puts before the key itself, and whether the key follows (the "concat" hashers
+/// and `Identity`), so a key part can be read back out of a storage key.
+pub fn hasher_prefix_len(hasher: &StorageHasher) -> (usize, bool) {
+    match hasher {
+        StorageHasher::Blake2_128 | StorageHasher::Twox128 => (16, false),
+        StorageHasher::Blake2_256 | StorageHasher::Twox256 => (32, false),
+        StorageHasher::Blake2_128Concat => (16, true),
+        StorageHasher::Twox64Concat => (8, true),
+        StorageHasher::Identity => (0, true),
+    }
+}
+
+/// `twox128(pallet prefix) ++ twox128(item name)`: the key of a plain item, the prefix of a map.
+pub fn storage_prefix(pallet_prefix: &str, item: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(&twox_128(pallet_prefix.as_bytes()));
+    out[16..].copy_from_slice(&twox_128(item.as_bytes()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_storage_prefixes() {
+        // Every Substrate chain's System.Account and System.Number keys.
+        assert_eq!(
+            hex::encode(storage_prefix("System", "Account")),
+            "26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e8886371da9"
+        );
+        assert_eq!(
+            hex::encode(storage_prefix("System", "Number")),
+            "26aa394eea5630e07c48ae0c9558cef702a5c1b19ab7a04f536c519aca4983ac"
+        );
+        assert_eq!(
+            hex::encode(twox_128(b"System")),
+            "26aa394eea5630e07c48ae0c9558cef7"
+        );
+    }
+
+    #[test]
+    fn hashers_follow_substrate() {
+        // BLAKE2b-256 of the empty string; BLAKE2b-128 of "abc"; xxHash64 of "" with seed 0.
+        assert_eq!(
+            hex::encode(blake2_256(b"")),
+            "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"
+        );
+        assert_eq!(
+            hex::encode(blake2_128(b"abc")),
+            "cf4ab791c62b8d2b2109c90275287816"
+        );
+        assert_eq!(twox_64(b""), 0xef46db3751d8e999_u64.to_le_bytes());
+        let key = [1u8, 2, 3];
+        let concat = hash_key(&StorageHasher::Blake2_128Concat, &key);
+        assert_eq!(&concat[16..], &key);
+        assert_eq!(hash_key(&StorageHasher::Identity, &key), key);
+        let t = hash_key(&StorageHasher::Twox64Concat, &key);
+        assert_eq!((t.len(), &t[8..]), (11, &key[..]));
+        for h in [
+            StorageHasher::Blake2_128,
+            StorageHasher::Blake2_256,
+            StorageHasher::Blake2_128Concat,
+            StorageHasher::Twox128,
+            StorageHasher::Twox256,
+            StorageHasher::Twox64Concat,
+            StorageHasher::Identity,
+        ] {
+            let (prefix, concat) = hasher_prefix_len(&h);
+            let hashed = hash_key(&h, &key);
+            let want = prefix + if concat { key.len() } else { 0 };
+            assert_eq!(hashed.len(), want, "{h:?}");
+        }
+    }
+}

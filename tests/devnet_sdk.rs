@@ -1,0 +1,64 @@
+//! The official `bittensor` Python SDK (pinned in `.ci/run`) against `connito devnet`: it
+//! connects (runtime version, genesis, V15 metadata through `Metadata_metadata_at_version`, the
+//! token-symbol key scan) and reads storage items it decodes with finney's own types.
+//!
+//! Needs `CONNITO_BT_PYTHON`: a Python with `bittensor` installed (`.ci/run` makes one). Without
+//! it the test says so and passes, so `cargo test` works on a machine without Python; CI always
+//! sets it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[test]
+fn the_bittensor_sdk_connects_and_reads_storage() {
+    let Ok(python) = std::env::var("CONNITO_BT_PYTHON") else {
+        eprintln!("skipped: set CONNITO_BT_PYTHON to a Python with bittensor (see .ci/run)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Command::new(env!("CARGO_BIN_EXE_connito"))
+        .args([
+            "devnet",
+            "--port",
+            "0",
+            "--block-time-ms",
+            "100",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("chain"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(node.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap_or_else(|| panic!("no url in {line:?}"))
+        .to_string();
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/connect.py"))
+        .arg(&url)
+        // The SDK caches metadata under HOME; a fresh one per run.
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(
+        out.status.success(),
+        "sdk failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("bittensor SDK read: {v}");
+    assert_eq!(v["spec_version"], 365);
+    assert!(v["block"].as_u64().unwrap() >= 1);
+    // localnet's default chain config: tempo 60, no neurons registered on a fresh devnet.
+    assert_eq!(v["tempo"], 60);
+    assert_eq!(v["subnetwork_n"], 0);
+    assert_eq!(v["networks_added"], true);
+}

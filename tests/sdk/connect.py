@@ -1,0 +1,16 @@
+"""Connects the official bittensor SDK to a running `connito devnet` and prints what it read as
+one JSON line. Usage: python connect.py ws://127.0.0.1:PORT"""
+import json
+import sys
+
+import bittensor as bt
+
+s = bt.Subtensor(sys.argv[1])
+out = {
+    "block": s.block,
+    "spec_version": s.spec_version,
+    "tempo": s.query(("SubtensorModule", "Tempo"), [102]),
+    "subnetwork_n": s.query(("SubtensorModule", "SubnetworkN"), [102]),
+    "networks_added": s.query(("SubtensorModule", "NetworksAdded"), [102]),
+}
+print(json.dumps(out, default=str))
