@@ -1,6 +1,7 @@
 //! The official `bittensor` Python SDK (pinned in `.ci/run`) against `connito devnet`: it
 //! connects (runtime version, genesis, V15 metadata through `Metadata_metadata_at_version`, the
-//! token-symbol key scan) and reads storage items it decodes with finney's own types.
+//! token-symbol key scan), reads storage items and calls the neuron and metagraph runtime APIs,
+//! decoding everything with finney's own types.
 //!
 //! Needs `CONNITO_BT_PYTHON`: a Python with `bittensor` installed (`.ci/run` makes one). Without
 //! it the test says so and passes, so `cargo test` works on a machine without Python; CI always
@@ -61,4 +62,14 @@ fn the_bittensor_sdk_connects_and_reads_storage() {
     assert_eq!(v["tempo"], 60);
     assert_eq!(v["subnetwork_n"], 0);
     assert_eq!(v["networks_added"], true);
+    // The runtime APIs: neurons (NeuronInfoRuntimeApi) and the metagraph (SubnetInfoRuntimeApi).
+    assert_eq!(v["neurons"], 0);
+    let mg = &v["metagraph"];
+    assert_eq!(
+        (mg["num_uids"].as_u64(), mg["neurons"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(mg["tempo"], 60);
+    assert_eq!(mg["name"], "connito devnet");
+    assert!(mg["block"].as_u64().unwrap() >= 1);
 }

@@ -694,6 +694,8 @@ impl ChainClient for DevChain {
 
 #[path = "dev_node.rs"]
 mod node;
+#[path = "dev_runtime_api.rs"]
+mod runtime_api;
 pub use node::{BLOCK_HASH_COUNT, Storage as DevStorage};
 
 #[cfg(test)]

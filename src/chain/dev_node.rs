@@ -226,7 +226,10 @@ impl NodeView for DevChain {
         data: &[u8],
         _at: Option<Hash32>,
     ) -> Result<Vec<u8>, RuntimeCallError> {
-        static_call(ChainMetadata::finney(), method, data)
+        match self.state_call(method, data) {
+            Some(answer) => answer,
+            None => static_call(ChainMetadata::finney(), method, data),
+        }
     }
 
     fn runtime_version(&self) -> RuntimeVersion {

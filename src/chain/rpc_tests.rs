@@ -221,3 +221,81 @@ fn bad_requests_get_json_rpc_errors() {
     let methods = result(&c, "rpc_methods", json!([]));
     assert!(methods["methods"].as_array().unwrap().len() >= METHODS.len());
 }
+
+#[test]
+fn metagraph_and_neuron_apis_are_encoded_with_finneys_types() {
+    let c = chain();
+    let m = ChainMetadata::finney();
+    let calls: [(&str, &str, Vec<u8>); 5] = [
+        ("NeuronInfoRuntimeApi", "get_neurons_lite", 102_u16.encode()),
+        (
+            "NeuronInfoRuntimeApi",
+            "get_neuron_lite",
+            (102_u16, 1_u16).encode(),
+        ),
+        (
+            "NeuronInfoRuntimeApi",
+            "get_neuron_lite",
+            (102_u16, 9_u16).encode(),
+        ),
+        ("SubnetInfoRuntimeApi", "get_metagraph", 102_u16.encode()),
+        ("SubnetInfoRuntimeApi", "get_metagraph", 7_u16.encode()),
+    ];
+    for (api, method, args) in calls {
+        let name = format!("{api}_{method}");
+        let out = result(&c, "state_call", json!([name, hex::encode(&args), null]));
+        let bytes = parse_hex(out.as_str().unwrap()).unwrap();
+        let ty = m.runtime_api(api, method).unwrap().output.id;
+        check_exact(m.types(), ty, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // Two neurons; uid 0 staked 100 (in rao), with hotkey v.
+    let out = result(
+        &c,
+        "state_call",
+        json!(["NeuronInfoRuntimeApi_get_neurons_lite", "6600", null]),
+    );
+    let bytes = parse_hex(out.as_str().unwrap()).unwrap();
+    let mut r = &bytes[..];
+    assert_eq!(
+        parity_scale_codec::Compact::<u32>::decode(&mut r)
+            .unwrap()
+            .0,
+        2
+    );
+    assert_eq!(
+        <[u8; 32]>::decode(&mut r).unwrap(),
+        Hotkey::dev("v").public()
+    );
+    // Unknown subnet: an empty list; missing uid: None; metagraph of another netuid: None.
+    let empty = result(
+        &c,
+        "state_call",
+        json!(["NeuronInfoRuntimeApi_get_neurons_lite", "0700", null]),
+    );
+    assert_eq!(empty, "0x00");
+    let none = result(
+        &c,
+        "state_call",
+        json!(["SubnetInfoRuntimeApi_get_metagraph", "0x0700", null]),
+    );
+    assert_eq!(none, "0x00");
+    // Bad arguments are an execution error, not a crash.
+    let e = call(
+        &c,
+        "state_call",
+        json!(["SubnetInfoRuntimeApi_get_metagraph", "0x66", null]),
+    );
+    assert_eq!(e["error"]["code"], 4003);
+    let e = call(
+        &c,
+        "state_call",
+        json!(["SubnetInfoRuntimeApi_get_metagraph", "0x660000", null]),
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("left over"),
+        "{e}"
+    );
+}

@@ -12,5 +12,14 @@ out = {
     "tempo": s.query(("SubtensorModule", "Tempo"), [102]),
     "subnetwork_n": s.query(("SubtensorModule", "SubnetworkN"), [102]),
     "networks_added": s.query(("SubtensorModule", "NetworksAdded"), [102]),
+    "neurons": len(s.neurons.all(102)),
+}
+mg = s.subnets.metagraph(102)
+out["metagraph"] = {
+    "num_uids": mg.num_uids,
+    "neurons": len(mg.neurons),
+    "block": mg.block,
+    "tempo": mg.tempo,
+    "name": mg.name,
 }
 print(json.dumps(out, default=str))

@@ -1,0 +1,294 @@
+//! Runtime APIs over the dev chain's state, encoded with finney's types (spec 365):
+//! `NeuronInfoRuntimeApi_get_neurons_lite` / `get_neuron_lite` and
+//! `SubnetInfoRuntimeApi_get_metagraph`. The field order of each struct below is the metadata's
+//! (`src/chain/rpc_tests.rs` checks every answer against the metadata's output type).
+//!
+//! What the dev chain does not model is encoded as a node with no such data would: coldkey =
+//! hotkey, no axon or prometheus info, no subnet identity, zero rank, trust, pruning score and
+//! pool emissions. Stake and emission are in rao (the dev chain's units × 1e9).
+
+use parity_scale_codec::{Compact, Decode, Encode};
+
+use super::super::runtime_api::RuntimeCallError;
+use super::{DevChain, Neuron, State};
+
+type AccountId = [u8; 32];
+
+#[derive(Encode, Default)]
+struct AxonInfo {
+    block: u64,
+    version: u32,
+    ip: u128,
+    port: u16,
+    ip_type: u8,
+    protocol: u8,
+    placeholder1: u8,
+    placeholder2: u8,
+}
+
+#[derive(Encode, Default)]
+struct PrometheusInfo {
+    block: u64,
+    version: u32,
+    ip: u128,
+    port: u16,
+    ip_type: u8,
+}
+
+#[derive(Encode)]
+struct NeuronInfoLite {
+    hotkey: AccountId,
+    coldkey: AccountId,
+    uid: Compact<u16>,
+    netuid: Compact<u16>,
+    active: bool,
+    axon_info: AxonInfo,
+    prometheus_info: PrometheusInfo,
+    stake: Vec<(AccountId, Compact<u64>)>,
+    rank: Compact<u16>,
+    emission: Compact<u64>,
+    incentive: Compact<u16>,
+    consensus: Compact<u16>,
+    trust: Compact<u16>,
+    validator_trust: Compact<u16>,
+    dividends: Compact<u16>,
+    last_update: Compact<u64>,
+    validator_permit: bool,
+    pruning_score: Compact<u16>,
+}
+
+/// A proportion in u16 as the chain stores it (truncated).
+fn u16_of(x: f64) -> u16 {
+    (x.clamp(0.0, 1.0) * f64::from(u16::MAX)).floor() as u16
+}
+
+/// Dev-chain units in rao.
+fn rao(x: f64) -> u64 {
+    (x.max(0.0) * 1e9).floor() as u64
+}
+
+fn neuron_lite(netuid: u16, uid: usize, n: &Neuron) -> NeuronInfoLite {
+    NeuronInfoLite {
+        hotkey: n.hotkey,
+        coldkey: n.hotkey,
+        uid: Compact(uid as u16),
+        netuid: Compact(netuid),
+        active: n.active,
+        axon_info: AxonInfo::default(),
+        prometheus_info: PrometheusInfo::default(),
+        stake: vec![(n.hotkey, Compact(rao(n.stake)))],
+        rank: Compact(0),
+        emission: Compact(rao(n.emission)),
+        incentive: Compact(u16_of(n.incentive)),
+        consensus: Compact(u16_of(n.consensus)),
+        trust: Compact(0),
+        validator_trust: Compact(u16_of(n.validator_trust)),
+        dividends: Compact(u16_of(n.dividends)),
+        last_update: Compact(n.last_update),
+        validator_permit: n.validator_permit,
+        pruning_score: Compact(0),
+    }
+}
+
+/// `pallet_subtensor::rpc_info::metagraph::Metagraph`, field for field.
+#[derive(Encode)]
+struct Metagraph {
+    netuid: Compact<u16>,
+    name: Vec<Compact<u8>>,
+    symbol: Vec<Compact<u8>>,
+    identity: Option<()>,
+    network_registered_at: Compact<u64>,
+    owner_hotkey: AccountId,
+    owner_coldkey: AccountId,
+    block: Compact<u64>,
+    tempo: Compact<u16>,
+    last_step: Compact<u64>,
+    blocks_since_last_step: Compact<u64>,
+    /// subnet_emission, alpha_in, alpha_out, tao_in, alpha_out_emission, alpha_in_emission,
+    /// tao_in_emission, pending_alpha_emission, pending_root_emission.
+    emissions: [Compact<u64>; 9],
+    subnet_volume: Compact<u128>,
+    moving_price: i128,
+    rho: Compact<u16>,
+    kappa: Compact<u16>,
+    min_allowed_weights: Compact<u16>,
+    max_weights_limit: Compact<u16>,
+    weights_version: Compact<u64>,
+    weights_rate_limit: Compact<u64>,
+    activity_cutoff: Compact<u16>,
+    max_validators: Compact<u16>,
+    num_uids: Compact<u16>,
+    max_uids: Compact<u16>,
+    burn: Compact<u64>,
+    difficulty: Compact<u64>,
+    registration_allowed: bool,
+    pow_registration_allowed: bool,
+    immunity_period: Compact<u16>,
+    min_difficulty: Compact<u64>,
+    max_difficulty: Compact<u64>,
+    min_burn: Compact<u64>,
+    max_burn: Compact<u64>,
+    adjustment_alpha: Compact<u64>,
+    adjustment_interval: Compact<u16>,
+    target_regs_per_interval: Compact<u16>,
+    max_regs_per_block: Compact<u16>,
+    serving_rate_limit: Compact<u64>,
+    commit_reveal_weights_enabled: bool,
+    commit_reveal_period: Compact<u64>,
+    liquid_alpha_enabled: bool,
+    alpha_high: Compact<u16>,
+    alpha_low: Compact<u16>,
+    bonds_moving_avg: Compact<u64>,
+    hotkeys: Vec<AccountId>,
+    coldkeys: Vec<AccountId>,
+    identities: Vec<Option<()>>,
+    axons: Vec<AxonInfo>,
+    active: Vec<bool>,
+    validator_permit: Vec<bool>,
+    pruning_score: Vec<Compact<u16>>,
+    last_update: Vec<Compact<u64>>,
+    emission: Vec<Compact<u64>>,
+    dividends: Vec<Compact<u16>>,
+    incentives: Vec<Compact<u16>>,
+    consensus: Vec<Compact<u16>>,
+    trust: Vec<Compact<u16>>,
+    rank: Vec<Compact<u16>>,
+    block_at_registration: Vec<Compact<u64>>,
+    alpha_stake: Vec<Compact<u64>>,
+    tao_stake: Vec<Compact<u64>>,
+    total_stake: Vec<Compact<u64>>,
+    tao_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
+    alpha_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
+}
+
+fn clamp16(x: u64) -> Compact<u16> {
+    Compact(x.min(u64::from(u16::MAX)) as u16)
+}
+
+fn per_uid<T>(st: &State, f: impl Fn(&Neuron) -> T) -> Vec<T> {
+    st.neurons.iter().map(f).collect()
+}
+
+impl DevChain {
+    fn metagraph_of(&self, st: &State) -> Metagraph {
+        let (c, y) = (&self.cfg, &self.cfg.yuma);
+        let text = |s: &str| s.bytes().map(Compact).collect::<Vec<_>>();
+        let zero16 = |st: &State| per_uid(st, |_| Compact(0_u16));
+        Metagraph {
+            netuid: Compact(c.netuid),
+            name: text("connito devnet"),
+            symbol: text("\u{3c4}"),
+            identity: None,
+            network_registered_at: Compact(0),
+            owner_hotkey: [0; 32],
+            owner_coldkey: [0; 32],
+            block: Compact(st.block),
+            tempo: clamp16(c.tempo),
+            last_step: Compact(st.last_epoch_block),
+            blocks_since_last_step: Compact(st.block.saturating_sub(st.last_epoch_block)),
+            emissions: [Compact(0); 9],
+            subnet_volume: Compact(0),
+            moving_price: 0,
+            rho: Compact(10),
+            kappa: Compact(u16_of(y.kappa)),
+            min_allowed_weights: Compact(c.min_allowed_weights),
+            max_weights_limit: Compact(u16::MAX),
+            weights_version: Compact(c.weights_version_key),
+            weights_rate_limit: Compact(c.weights_rate_limit),
+            activity_cutoff: clamp16(y.activity_cutoff),
+            max_validators: clamp16(y.max_validators as u64),
+            num_uids: Compact(st.neurons.len() as u16),
+            max_uids: Compact(c.max_uids),
+            burn: Compact(0),
+            difficulty: Compact(0),
+            registration_allowed: true,
+            pow_registration_allowed: false,
+            immunity_period: clamp16(c.immunity_period),
+            min_difficulty: Compact(0),
+            max_difficulty: Compact(0),
+            min_burn: Compact(0),
+            max_burn: Compact(0),
+            adjustment_alpha: Compact(0),
+            adjustment_interval: Compact(0),
+            target_regs_per_interval: Compact(0),
+            max_regs_per_block: Compact(0),
+            serving_rate_limit: Compact(0),
+            commit_reveal_weights_enabled: c.commit_reveal_enabled,
+            commit_reveal_period: Compact(c.reveal_period_epochs),
+            liquid_alpha_enabled: y.liquid_alpha,
+            alpha_high: Compact(u16_of(y.alpha_high)),
+            alpha_low: Compact(u16_of(y.alpha_low)),
+            bonds_moving_avg: Compact(y.bonds_moving_average.max(0.0) as u64),
+            hotkeys: per_uid(st, |n| n.hotkey),
+            coldkeys: per_uid(st, |n| n.hotkey),
+            identities: per_uid(st, |_| None),
+            axons: per_uid(st, |_| AxonInfo::default()),
+            active: per_uid(st, |n| n.active),
+            validator_permit: per_uid(st, |n| n.validator_permit),
+            pruning_score: zero16(st),
+            last_update: per_uid(st, |n| Compact(n.last_update)),
+            emission: per_uid(st, |n| Compact(rao(n.emission))),
+            dividends: per_uid(st, |n| Compact(u16_of(n.dividends))),
+            incentives: per_uid(st, |n| Compact(u16_of(n.incentive))),
+            consensus: per_uid(st, |n| Compact(u16_of(n.consensus))),
+            trust: zero16(st),
+            rank: zero16(st),
+            block_at_registration: per_uid(st, |n| Compact(n.registered_at)),
+            alpha_stake: per_uid(st, |n| Compact(rao(n.stake))),
+            tao_stake: per_uid(st, |_| Compact(0)),
+            total_stake: per_uid(st, |n| Compact(rao(n.stake))),
+            tao_dividends_per_hotkey: per_uid(st, |n| (n.hotkey, Compact(0))),
+            alpha_dividends_per_hotkey: per_uid(st, |n| (n.hotkey, Compact(0))),
+        }
+    }
+
+    /// Answers the chain-state runtime APIs; `None` for any other method.
+    pub(super) fn state_call(
+        &self,
+        method: &str,
+        data: &[u8],
+    ) -> Option<Result<Vec<u8>, RuntimeCallError>> {
+        const METHODS: [&str; 3] = [
+            "NeuronInfoRuntimeApi_get_neurons_lite",
+            "NeuronInfoRuntimeApi_get_neuron_lite",
+            "SubnetInfoRuntimeApi_get_metagraph",
+        ];
+        METHODS.contains(&method).then(|| self.answer(method, data))
+    }
+
+    fn answer(&self, method: &str, mut data: &[u8]) -> Result<Vec<u8>, RuntimeCallError> {
+        let bad = |reason: String| RuntimeCallError::BadArguments {
+            method: method.to_string(),
+            reason,
+        };
+        let netuid = u16::decode(&mut data).map_err(|e| bad(e.to_string()))?;
+        let uid = match method {
+            "NeuronInfoRuntimeApi_get_neuron_lite" => {
+                Some(u16::decode(&mut data).map_err(|e| bad(e.to_string()))?)
+            }
+            _ => None,
+        };
+        if !data.is_empty() {
+            return Err(bad(format!("{} bytes left over", data.len())));
+        }
+        let st = self.state.lock().expect("chain lock");
+        let ours = netuid == self.cfg.netuid;
+        Ok(match (method, uid) {
+            ("NeuronInfoRuntimeApi_get_neuron_lite", Some(uid)) => {
+                let n = st.neurons.get(usize::from(uid)).filter(|_| ours);
+                n.map(|x| neuron_lite(netuid, usize::from(uid), x)).encode()
+            }
+            ("NeuronInfoRuntimeApi_get_neurons_lite", _) => {
+                let all: Vec<NeuronInfoLite> = if ours {
+                    (st.neurons.iter().enumerate())
+                        .map(|(uid, x)| neuron_lite(netuid, uid, x))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                all.encode()
+            }
+            _ => ours.then(|| self.metagraph_of(&st)).encode(),
+        })
+    }
+}
