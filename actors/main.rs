@@ -3,6 +3,7 @@
 mod aggregator;
 mod backend;
 mod bench;
+mod bench_devnet;
 mod chain_sync;
 mod context;
 mod daemon;
@@ -159,6 +160,28 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The dev chain at subnet scale: validators committing and revealing weights every tempo,
+    /// time per block against the block time, metagraph and neuron calls through devnet's RPC.
+    Devnet {
+        /// Registered uids.
+        #[arg(long, default_value_t = 256)]
+        uids: u16,
+        /// Staked validators among them, each committing and revealing every tempo.
+        #[arg(long, default_value_t = 64)]
+        validators: u16,
+        /// Blocks per epoch.
+        #[arg(long, default_value_t = 360)]
+        tempo: u64,
+        /// Epochs to run.
+        #[arg(long, default_value_t = 3)]
+        epochs: u64,
+        /// The block time each block's work is measured against.
+        #[arg(long, default_value_t = 250.0)]
+        block_time_ms: f64,
+        /// Print the result as one JSON object (otherwise a summary line).
+        #[arg(long)]
+        json: bool,
+    },
     /// Time one Yuma Consensus epoch (validators weight ~95% of the miners, steady-state bonds).
     Yuma {
         /// Registered uids.
@@ -270,6 +293,52 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "{} on {} ({} threads): train {:.0} tokens/s, eval {:.0} tokens/s, {} parameters",
                 r.preset, r.backend, r.threads, r.train_tokens_per_s, r.eval_tokens_per_s, r.params
+            );
+        }
+        return Ok(());
+    }
+    if let Cmd::Bench {
+        cmd:
+            BenchCmd::Devnet {
+                uids,
+                validators,
+                tempo,
+                epochs,
+                block_time_ms,
+                json,
+            },
+    } = &cli.cmd
+    {
+        let o = bench_devnet::DevnetBenchOpts {
+            uids: *uids,
+            validators: *validators,
+            tempo: *tempo,
+            epochs: *epochs,
+            block_time_ms: *block_time_ms,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build()?;
+        let r = rt.block_on(bench_devnet::run(&o))?;
+        if *json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "devnet, {} uids, {} validators, tempo {}: block {:.1} ms mean, {:.1} p99, {:.1} max ({} of {} over {} ms); get_metagraph {:.1} ms mean, {:.1} max ({} bytes); get_neurons_lite {:.1} ms; {} commits, {} reveals, {} rejected",
+                r.uids,
+                r.validators,
+                r.tempo,
+                r.block.mean_ms,
+                r.block.p99_ms,
+                r.block.max_ms,
+                r.blocks_over_budget,
+                r.blocks,
+                r.block_time_ms,
+                r.get_metagraph.mean_ms,
+                r.get_metagraph.max_ms,
+                r.metagraph_bytes,
+                r.get_neurons_lite.mean_ms,
+                r.commits,
+                r.reveals,
+                r.rejected
             );
         }
         return Ok(());

@@ -1,0 +1,223 @@
+//! `connito bench devnet`: the dev chain at subnet scale, as devnet runs it (sled, every block
+//! and call durable). `uids` registered, the first `validators` staked; every tempo each
+//! validator commits weights on all miners (commit-reveal on, period 1) and reveals the previous
+//! tempo's commit, spread over the tempo. Per block it times the calls of that block plus
+//! sealing it, against the block time; after each epoch it times `get_metagraph`,
+//! `get_neurons_lite` and a `state_getKeysPaged` page through devnet's JSON-RPC handler.
+//!
+//! Calls go straight to the chain (devnet does not take extrinsics yet), so signature checks
+//! and the socket are not in the figures.
+
+use std::time::Instant;
+
+use connito::chain::rpc::{NodeView, handle_body};
+use connito::chain::{ChainClient, DevChain, DevChainConfig, commit_hash};
+use connito::store::Store;
+use connito::submission::Hotkey;
+use serde::Serialize;
+use serde_json::json;
+
+pub struct DevnetBenchOpts {
+    pub uids: u16,
+    pub validators: u16,
+    pub tempo: u64,
+    pub epochs: u64,
+    pub block_time_ms: f64,
+}
+
+/// Milliseconds: mean, 99th percentile, max.
+#[derive(Debug, Serialize)]
+pub struct Timing {
+    pub mean_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Timing {
+    fn of(mut ms: Vec<f64>) -> Self {
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len().max(1);
+        Self {
+            mean_ms: ms.iter().sum::<f64>() / n as f64,
+            p99_ms: ms
+                .get((n * 99).div_ceil(100).saturating_sub(1))
+                .copied()
+                .unwrap_or(0.0),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DevnetBench {
+    pub uids: u16,
+    pub validators: u16,
+    pub tempo: u64,
+    pub blocks: u64,
+    pub block_time_ms: f64,
+    /// Calls of a block plus sealing it.
+    pub block: Timing,
+    pub blocks_over_budget: usize,
+    pub commits: usize,
+    pub reveals: usize,
+    pub rejected: usize,
+    pub metagraph_bytes: usize,
+    pub get_metagraph: Timing,
+    pub get_neurons_lite: Timing,
+    pub keys_page: Timing,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Weights of validator `v` in epoch `e` on every miner (seeded, non-zero).
+fn weights(v: u16, e: u64, uids: u16, validators: u16) -> (Vec<u16>, Vec<u16>) {
+    let miners: Vec<u16> = (validators..uids).collect();
+    let values = miners
+        .iter()
+        .map(|&m| 1 + ((u64::from(v) * 7919 + u64::from(m) * 104_729 + e * 31) % 65_535) as u16)
+        .collect();
+    (miners, values)
+}
+
+fn rpc_ms(chain: &DevChain, method: &str, params: serde_json::Value) -> (f64, usize) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let t = Instant::now();
+    let out = handle_body(chain, body.as_bytes());
+    let elapsed = ms(t);
+    let len = out["result"].as_str().map_or(0, str::len);
+    (elapsed, len)
+}
+
+async fn setup(chain: &DevChain, o: &DevnetBenchOpts) -> anyhow::Result<Vec<Hotkey>> {
+    let keys: Vec<Hotkey> = (0..o.uids)
+        .map(|i| Hotkey::dev(&format!("bench-{i}")))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        chain.register(k, 102).await?;
+        if i < usize::from(o.validators) {
+            chain.add_stake(k, 102, 1_000.0 + i as f64).await?;
+        }
+    }
+    Ok(keys)
+}
+
+/// Runs the benchmark in a fresh temporary directory.
+pub async fn run(o: &DevnetBenchOpts) -> anyhow::Result<DevnetBench> {
+    anyhow::ensure!(
+        o.validators <= o.uids && o.tempo > 0,
+        "need validators <= uids, tempo > 0"
+    );
+    let dir = tempfile::tempdir()?;
+    let cfg = DevChainConfig {
+        tempo: o.tempo,
+        max_uids: o.uids,
+        weights_rate_limit: 0,
+        commit_reveal_enabled: true,
+        reveal_period_epochs: 1,
+        ..Default::default()
+    };
+    let chain = DevChain::open(cfg, Store::open(&dir.path().join("chain"))?, 1, 0)?;
+    let keys = setup(&chain, o).await?;
+    let (mut block_ms, mut mg, mut nl, mut kp) = (vec![], vec![], vec![], vec![]);
+    let (mut commits, mut reveals, mut rejected, mut mg_bytes) = (0, 0, 0, 0);
+    let blocks = o.tempo * o.epochs;
+    for b in 0..blocks {
+        let (epoch, offset) = (b / o.tempo, b % o.tempo);
+        let t = Instant::now();
+        // Validator v acts at offset v (mod tempo): reveal last epoch's commit, commit this one's.
+        for v in (0..o.validators).filter(|&v| u64::from(v) % o.tempo == offset) {
+            let k = &keys[usize::from(v)];
+            let salt = [v, 1, 2, 3];
+            if epoch > 0 {
+                let (u, w) = weights(v, epoch - 1, o.uids, o.validators);
+                match chain.reveal_weights(k, 102, u, w, salt.to_vec(), 0).await {
+                    Ok(()) => reveals += 1,
+                    Err(_) => rejected += 1,
+                }
+            }
+            let (u, w) = weights(v, epoch, o.uids, o.validators);
+            let h = commit_hash(&k.public(), 102, &u, &w, &salt, 0);
+            match chain.commit_weights(k, 102, h).await {
+                Ok(()) => commits += 1,
+                Err(_) => rejected += 1,
+            }
+        }
+        chain.produce_block()?;
+        block_ms.push(ms(t));
+        if offset == o.tempo - 1 {
+            let (t, len) = rpc_ms(
+                &chain,
+                "state_call",
+                json!(["SubnetInfoRuntimeApi_get_metagraph", "6600", null]),
+            );
+            mg.push(t);
+            mg_bytes = len / 2;
+            nl.push(
+                rpc_ms(
+                    &chain,
+                    "state_call",
+                    json!(["NeuronInfoRuntimeApi_get_neurons_lite", "6600", null]),
+                )
+                .0,
+            );
+            let prefix = format!(
+                "0x{}",
+                hex::encode(connito::chain::hashing::storage_prefix(
+                    "SubtensorModule",
+                    "Keys"
+                ))
+            );
+            kp.push(rpc_ms(&chain, "state_getKeysPaged", json!([prefix, 1000, null])).0);
+            eprintln!(
+                "bench devnet: epoch {} of {}: block {}, last metagraph call {t:.1} ms",
+                epoch + 1,
+                o.epochs,
+                chain.best().0
+            );
+        }
+    }
+    let over = block_ms.iter().filter(|&&m| m > o.block_time_ms).count();
+    Ok(DevnetBench {
+        uids: o.uids,
+        validators: o.validators,
+        tempo: o.tempo,
+        blocks,
+        block_time_ms: o.block_time_ms,
+        block: Timing::of(block_ms),
+        blocks_over_budget: over,
+        commits,
+        reveals,
+        rejected,
+        metagraph_bytes: mg_bytes,
+        get_metagraph: Timing::of(mg),
+        get_neurons_lite: Timing::of(nl),
+        keys_page: Timing::of(kp),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_run_commits_and_reveals_every_validator_every_tempo() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let o = DevnetBenchOpts {
+            uids: 12,
+            validators: 4,
+            tempo: 5,
+            epochs: 3,
+            block_time_ms: 250.0,
+        };
+        let r = rt.block_on(run(&o)).unwrap();
+        assert_eq!((r.blocks, r.commits, r.reveals, r.rejected), (15, 12, 8, 0));
+        assert!(r.get_metagraph.mean_ms > 0.0);
+        assert!(r.metagraph_bytes > 12 * 32 * 2, "{}", r.metagraph_bytes);
+        let t = Timing::of(vec![3.0, 1.0, 2.0]);
+        assert_eq!((t.mean_ms, t.p99_ms, t.max_ms), (2.0, 3.0, 3.0));
+    }
+}
