@@ -697,6 +697,7 @@ mod node;
 #[path = "dev_runtime_api.rs"]
 mod runtime_api;
 pub use node::{BLOCK_HASH_COUNT, Storage as DevStorage};
+pub use runtime_api::METHODS as DEV_RUNTIME_APIS;
 
 #[cfg(test)]
 #[path = "dev_tests.rs"]

@@ -1,6 +1,4 @@
-//! Runtime APIs over the dev chain's state, encoded with finney's types (spec 365):
-//! `NeuronInfoRuntimeApi_get_neurons_lite` / `get_neuron_lite` and
-//! `SubnetInfoRuntimeApi_get_metagraph`. The field order of each struct below is the metadata's
+//! Runtime APIs over the dev chain's state, encoded with finney's types (spec 365): [`METHODS`]. The field order of each struct below is the metadata's
 //! (`src/chain/rpc_tests.rs` checks every answer against the metadata's output type).
 //!
 //! What the dev chain does not model is encoded as a node with no such data would: coldkey =
@@ -161,6 +159,50 @@ struct Metagraph {
     alpha_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
 }
 
+/// `SubnetHyperparams` (the V2 form appends [`HyperparamsV2Tail`]).
+#[derive(Encode)]
+struct Hyperparams {
+    rho: Compact<u16>,
+    kappa: Compact<u16>,
+    immunity_period: Compact<u16>,
+    min_allowed_weights: Compact<u16>,
+    max_weights_limit: Compact<u16>,
+    tempo: Compact<u16>,
+    min_difficulty: Compact<u64>,
+    max_difficulty: Compact<u64>,
+    weights_version: Compact<u64>,
+    weights_rate_limit: Compact<u64>,
+    adjustment_interval: Compact<u16>,
+    activity_cutoff: Compact<u16>,
+    registration_allowed: bool,
+    target_regs_per_interval: Compact<u16>,
+    min_burn: Compact<u64>,
+    max_burn: Compact<u64>,
+    bonds_moving_avg: Compact<u64>,
+    max_regs_per_block: Compact<u16>,
+    serving_rate_limit: Compact<u64>,
+    max_validators: Compact<u16>,
+    adjustment_alpha: Compact<u64>,
+    difficulty: Compact<u64>,
+    commit_reveal_period: Compact<u64>,
+    commit_reveal_weights_enabled: bool,
+    alpha_high: Compact<u16>,
+    alpha_low: Compact<u16>,
+    liquid_alpha_enabled: bool,
+}
+
+/// The fields `SubnetHyperparamsV2` adds.
+#[derive(Encode)]
+struct HyperparamsV2Tail {
+    /// I32F32 bits.
+    alpha_sigmoid_steepness: i64,
+    yuma_version: Compact<u16>,
+    subnet_is_active: bool,
+    transfers_enabled: bool,
+    bonds_reset_enabled: bool,
+    user_liquidity_enabled: bool,
+}
+
 fn clamp16(x: u64) -> Compact<u16> {
     Compact(x.min(u64::from(u16::MAX)) as u16)
 }
@@ -170,6 +212,51 @@ fn per_uid<T>(st: &State, f: impl Fn(&Neuron) -> T) -> Vec<T> {
 }
 
 impl DevChain {
+    fn hyperparams(&self) -> Hyperparams {
+        let (c, y) = (&self.cfg, &self.cfg.yuma);
+        Hyperparams {
+            rho: Compact(10),
+            kappa: Compact(u16_of(y.kappa)),
+            immunity_period: clamp16(c.immunity_period),
+            min_allowed_weights: Compact(c.min_allowed_weights),
+            max_weights_limit: Compact(u16::MAX),
+            tempo: clamp16(c.tempo),
+            min_difficulty: Compact(0),
+            max_difficulty: Compact(0),
+            weights_version: Compact(c.weights_version_key),
+            weights_rate_limit: Compact(c.weights_rate_limit),
+            adjustment_interval: Compact(0),
+            activity_cutoff: clamp16(y.activity_cutoff),
+            registration_allowed: true,
+            target_regs_per_interval: Compact(0),
+            min_burn: Compact(0),
+            max_burn: Compact(0),
+            bonds_moving_avg: Compact(y.bonds_moving_average.max(0.0) as u64),
+            max_regs_per_block: Compact(0),
+            serving_rate_limit: Compact(0),
+            max_validators: clamp16(y.max_validators as u64),
+            adjustment_alpha: Compact(0),
+            difficulty: Compact(0),
+            commit_reveal_period: Compact(c.reveal_period_epochs),
+            commit_reveal_weights_enabled: c.commit_reveal_enabled,
+            alpha_high: Compact(u16_of(y.alpha_high)),
+            alpha_low: Compact(u16_of(y.alpha_low)),
+            liquid_alpha_enabled: y.liquid_alpha,
+        }
+    }
+
+    fn hyperparams_v2_tail(&self) -> HyperparamsV2Tail {
+        let y = &self.cfg.yuma;
+        HyperparamsV2Tail {
+            alpha_sigmoid_steepness: (y.alpha_sigmoid_steepness * 4_294_967_296.0) as i64,
+            yuma_version: Compact(if y.yuma3 { 3 } else { 2 }),
+            subnet_is_active: true,
+            transfers_enabled: true,
+            bonds_reset_enabled: false,
+            user_liquidity_enabled: false,
+        }
+    }
+
     fn metagraph_of(&self, st: &State) -> Metagraph {
         let (c, y) = (&self.cfg, &self.cfg.yuma);
         let text = |s: &str| s.bytes().map(Compact).collect::<Vec<_>>();
@@ -248,14 +335,20 @@ impl DevChain {
         method: &str,
         data: &[u8],
     ) -> Option<Result<Vec<u8>, RuntimeCallError>> {
-        const METHODS: [&str; 3] = [
-            "NeuronInfoRuntimeApi_get_neurons_lite",
-            "NeuronInfoRuntimeApi_get_neuron_lite",
-            "SubnetInfoRuntimeApi_get_metagraph",
-        ];
         METHODS.contains(&method).then(|| self.answer(method, data))
     }
+}
 
+/// The chain-state runtime APIs the dev chain answers (`Api_method`).
+pub const METHODS: [&str; 5] = [
+    "NeuronInfoRuntimeApi_get_neurons_lite",
+    "NeuronInfoRuntimeApi_get_neuron_lite",
+    "SubnetInfoRuntimeApi_get_metagraph",
+    "SubnetInfoRuntimeApi_get_subnet_hyperparams",
+    "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2",
+];
+
+impl DevChain {
     fn answer(&self, method: &str, mut data: &[u8]) -> Result<Vec<u8>, RuntimeCallError> {
         let bad = |reason: String| RuntimeCallError::BadArguments {
             method: method.to_string(),
@@ -288,6 +381,12 @@ impl DevChain {
                 };
                 all.encode()
             }
+            ("SubnetInfoRuntimeApi_get_subnet_hyperparams", _) => {
+                ours.then(|| self.hyperparams()).encode()
+            }
+            ("SubnetInfoRuntimeApi_get_subnet_hyperparams_v2", _) => ours
+                .then(|| (self.hyperparams(), self.hyperparams_v2_tail()))
+                .encode(),
             _ => ours.then(|| self.metagraph_of(&st)).encode(),
         })
     }

@@ -15,7 +15,7 @@ pub mod runtime_api;
 pub mod scale_check;
 
 pub use commit::{commit_hash, commit_preimage, encode_compact, netuid_index};
-pub use dev::{BLOCK_HASH_COUNT, DevChain, DevChainConfig, DevStorage};
+pub use dev::{BLOCK_HASH_COUNT, DEV_RUNTIME_APIS, DevChain, DevChainConfig, DevStorage};
 
 use serde::{Deserialize, Serialize};
 

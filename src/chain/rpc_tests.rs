@@ -226,7 +226,17 @@ fn bad_requests_get_json_rpc_errors() {
 fn metagraph_and_neuron_apis_are_encoded_with_finneys_types() {
     let c = chain();
     let m = ChainMetadata::finney();
-    let calls: [(&str, &str, Vec<u8>); 5] = [
+    let calls: [(&str, &str, Vec<u8>); 7] = [
+        (
+            "SubnetInfoRuntimeApi",
+            "get_subnet_hyperparams",
+            102_u16.encode(),
+        ),
+        (
+            "SubnetInfoRuntimeApi",
+            "get_subnet_hyperparams_v2",
+            102_u16.encode(),
+        ),
         ("NeuronInfoRuntimeApi", "get_neurons_lite", 102_u16.encode()),
         (
             "NeuronInfoRuntimeApi",
@@ -298,4 +308,22 @@ fn metagraph_and_neuron_apis_are_encoded_with_finneys_types() {
             .contains("left over"),
         "{e}"
     );
+}
+
+#[test]
+fn every_runtime_api_devnet_answers_is_in_finneys_metadata() {
+    let m = ChainMetadata::finney();
+    let names = crate::chain::DEV_RUNTIME_APIS.iter().chain(&[
+        "Core_version",
+        "Metadata_metadata",
+        "Metadata_metadata_versions",
+        "Metadata_metadata_at_version",
+    ]);
+    for name in names {
+        let (api, method) = name.split_once('_').unwrap();
+        assert!(
+            m.runtime_api(api, method).is_some(),
+            "{name} is not in finney's metadata"
+        );
+    }
 }
