@@ -16,15 +16,15 @@ struct Deviation {
     bonds: f64,
 }
 
-/// `weights` in the chosen form: sparse `[uid, value]` rows, or a 5×5 matrix.
-fn weights_json(rows: &[Vec<(u16, u16)>], sparse: bool) -> Value {
+/// Sparse rows in the chosen form: as they are, or as an n×n matrix (absent = 0).
+fn rows_json<T: Copy + Default + serde::Serialize>(rows: &[Vec<(u16, T)>], sparse: bool) -> Value {
     if sparse {
         return json!(rows);
     }
-    let dense: Vec<Vec<u16>> = rows
+    let dense: Vec<Vec<T>> = rows
         .iter()
         .map(|r| {
-            let mut d = vec![0; rows.len()];
+            let mut d = vec![T::default(); rows.len()];
             for &(j, v) in r {
                 d[usize::from(j)] = v;
             }
@@ -60,23 +60,6 @@ fn stored_bonds(out: &Value) -> Vec<Vec<(u16, f64)>> {
             }
         })
         .collect()
-}
-
-fn bonds_json(bonds: &[Vec<(u16, f64)>], sparse: bool) -> Value {
-    if sparse {
-        return json!(bonds);
-    }
-    let dense: Vec<Vec<f64>> = bonds
-        .iter()
-        .map(|r| {
-            let mut d = vec![0.0; bonds.len()];
-            for &(j, v) in r {
-                d[usize::from(j)] = v;
-            }
-            d
-        })
-        .collect();
-    json!(dense)
 }
 
 /// The scenario's hyperparameters as `params` (u16 proportions as k/65535).
@@ -116,8 +99,8 @@ fn replay(sc: &TwoServer, sparse: bool) -> Deviation {
         }
         block += 1;
         let input = json!({
-            "stake": stake, "weights": weights_json(&weights, sparse),
-            "bonds": bonds_json(&bonds, sparse), "last_update": last_update,
+            "stake": stake, "weights": rows_json(&weights, sparse),
+            "bonds": rows_json(&bonds, sparse), "last_update": last_update,
             "block_at_registration": vec![1; n], "current_block": block,
             "validator_permit": permit, "params": params(sc.liquid_alpha),
         });
