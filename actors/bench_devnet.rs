@@ -86,7 +86,9 @@ fn rpc_ms(chain: &DevChain, method: &str, params: serde_json::Value) -> (f64, us
     let t = Instant::now();
     let out = handle_body(chain, body.as_bytes());
     let elapsed = ms(t);
-    let len = out["result"].as_str().map_or(0, str::len);
+    let len = out["result"]
+        .as_str()
+        .map_or(0, |h| h.len().saturating_sub(2) / 2);
     (elapsed, len)
 }
 
@@ -153,7 +155,7 @@ pub async fn run(o: &DevnetBenchOpts) -> anyhow::Result<DevnetBench> {
                 json!(["SubnetInfoRuntimeApi_get_metagraph", "6600", null]),
             );
             mg.push(t);
-            mg_bytes = len / 2;
+            mg_bytes = len;
             nl.push(
                 rpc_ms(
                     &chain,

@@ -22,6 +22,8 @@ const MAX_HEAD: usize = 16 << 10;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions one WebSocket may hold.
 const MAX_SUBSCRIPTIONS: usize = 64;
+/// Connections served at once (more are closed at once).
+const MAX_CONNECTIONS: usize = 256;
 
 pub struct DevnetOpts {
     pub port: u16,
@@ -53,10 +55,13 @@ pub async fn run(o: DevnetOpts) -> anyhow::Result<()> {
     tokio::spawn(accept_loop(listener, chain.clone(), heads.clone()));
     let mut tick = tokio::time::interval(Duration::from_millis(o.block_time_ms.max(1)));
     let mut sealed = 0;
+    // One signal future for the whole run, so a Ctrl-C during block production is not lost.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
         }
         let c = chain.clone();
         let head = tokio::task::spawn_blocking(move || c.produce_block()).await??;
@@ -71,8 +76,19 @@ pub async fn run(o: DevnetOpts) -> anyhow::Result<()> {
 }
 
 async fn accept_loop(listener: TcpListener, chain: Arc<DevChain>, heads: broadcast::Sender<u64>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((sock, peer)) = listener.accept().await else {
+        let (sock, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("devnet accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "devnet: {MAX_CONNECTIONS} connections open, refusing one");
             continue;
         };
         let (chain, heads) = (chain.clone(), heads.clone());
@@ -80,6 +96,7 @@ async fn accept_loop(listener: TcpListener, chain: Arc<DevChain>, heads: broadca
             if let Err(e) = connection(sock, chain, heads).await {
                 tracing::debug!(%peer, "devnet connection ended: {e}");
             }
+            drop(slot);
         });
     }
 }
@@ -302,10 +319,13 @@ fn subscription(
     let (chain, w, sub) = (chain.clone(), w.clone(), id.clone());
     let mut rx = heads.subscribe();
     let task = tokio::spawn(async move {
-        // The current head first, then every new one (a lagging reader skips to the newest).
+        // The current head first, then every newer one (a lagging reader skips to the newest;
+        // a head already sent is not sent again).
         let mut number = Some(chain.best().0);
+        let mut sent: Option<u64> = None;
         loop {
-            if let Some(n) = number.take() {
+            if let Some(n) = number.take().filter(|&n| sent.is_none_or(|s| n > s)) {
+                sent = Some(n);
                 let hash = chain.block_hash(n);
                 if let Some(h) = chain.header(hash) {
                     let note = json!({"jsonrpc": "2.0", "method": notification,

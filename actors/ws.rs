@@ -150,6 +150,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         if len.saturating_add(so_far as u64) > self.max_message as u64 {
             return Err(WsError::TooLarge(len));
         }
+        if opcode >= 0x8 && (len > 125 || !fin) {
+            return Err(WsError::Protocol(
+                "control frames are single and at most 125 bytes",
+            ));
+        }
         let mask = self.take(4).await?;
         let mut payload = self.take(len as usize).await?;
         for (i, b) in payload.iter_mut().enumerate() {
@@ -302,6 +307,20 @@ mod tests {
                 .as_ref()
                 .unwrap_err()
                 .contains("over the limit")
+        );
+        let big_ping = masked(0x89, &[0; 126]);
+        assert!(
+            read_all(big_ping, 1000)[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("125 bytes")
+        );
+        let fragmented_ping = masked(0x09, b"x");
+        assert!(
+            read_all(fragmented_ping, 100)[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("control")
         );
         let orphan = masked(0x80, b"x");
         assert!(

@@ -480,8 +480,9 @@ impl ChainClient for DevChain {
             st.neurons[victim] = neuron;
             st.commitments.remove(&(victim as u16));
             // As Subtensor's `clear_neuron`: weights towards the new uid become 0 but stay
-            // entries; bonds towards it stay stored and the epoch ignores them (it drops bonds
-            // towards uids registered since its last step).
+            // entries; bonds towards it stay stored, and the epoch drops bonds towards uids
+            // registered after its last step (as on chain, a registration in the very block of
+            // an epoch is not "after" it).
             for n in st.neurons.iter_mut() {
                 for w in n.weights.iter_mut().filter(|(j, _)| *j as usize == victim) {
                     w.1 = 0;

@@ -205,6 +205,11 @@ impl NodeView for DevChain {
         self.storage_snapshot().remove(key)
     }
 
+    fn storage_many(&self, keys: &[Vec<u8>], _at: Option<Hash32>) -> Vec<Option<Vec<u8>>> {
+        let snapshot = self.storage_snapshot();
+        keys.iter().map(|k| snapshot.get(k).cloned()).collect()
+    }
+
     fn keys_paged(&self, prefix: &[u8], count: usize, start: Option<&[u8]>) -> Vec<Vec<u8>> {
         let snapshot = self.storage_snapshot();
         snapshot

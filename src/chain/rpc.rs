@@ -55,6 +55,10 @@ pub trait NodeView {
     fn block_hash(&self, number: u64) -> Option<Hash32>;
     fn header(&self, at: Option<Hash32>) -> Option<Header>;
     fn storage(&self, key: &[u8], at: Option<Hash32>) -> Option<Vec<u8>>;
+    /// Several keys at once (one read of the state for all of them).
+    fn storage_many(&self, keys: &[Vec<u8>], at: Option<Hash32>) -> Vec<Option<Vec<u8>>> {
+        keys.iter().map(|k| self.storage(k, at)).collect()
+    }
     /// Up to `count` storage keys starting with `prefix`, in order, after `start` (exclusive).
     fn keys_paged(&self, prefix: &[u8], count: usize, start: Option<&[u8]>) -> Vec<Vec<u8>>;
     fn runtime_call(
@@ -278,19 +282,32 @@ fn query_storage_at(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError>
     let keys = param(r, 0)
         .and_then(Value::as_array)
         .ok_or_else(|| RpcError::InvalidParams("param 0 must be a list of keys".into()))?;
+    if keys.len() > MAX_KEYS_PAGE {
+        return Err(RpcError::InvalidParams(format!(
+            "{} keys, at most {MAX_KEYS_PAGE}",
+            keys.len()
+        )));
+    }
     let at = known(node, hash_param(r, 1)?)?;
     let (_, best) = node.best();
     let block = at.unwrap_or(best);
-    let changes = keys
+    let keys = keys
         .iter()
-        .map(|k| {
-            let key = parse_hex(k.as_str().unwrap_or_default())?;
-            let value = node.storage(&key, at).map(|v| hex0x(&v));
-            Ok(json!([hex0x(&key), value]))
-        })
+        .map(|k| parse_hex(k.as_str().unwrap_or_default()))
         .collect::<Result<Vec<_>, RpcError>>()?;
+    let values = node.storage_many(&keys, at);
+    let changes: Vec<Value> = keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| json!([hex0x(k), v.map(|v| hex0x(&v))]))
+        .collect();
     Ok(json!([{"block": hex0x(&block), "changes": changes}]))
 }
+
+/// Most calls in one batch.
+pub const MAX_BATCH: usize = 64;
+/// Largest response body (a batch past it is cut off with an error per remaining call).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// Handles one request body (a single call or a batch) and returns the response body. Never
 /// panics on input: anything malformed gets a JSON-RPC error.
@@ -313,7 +330,25 @@ pub fn handle_body(node: &dyn NodeView, body: &[u8]) -> Value {
         Value::Array(calls) if calls.is_empty() => {
             RpcError::InvalidRequest("empty batch".into()).response(&Value::Null)
         }
-        Value::Array(calls) => Value::Array(calls.iter().map(one).collect()),
+        Value::Array(calls) if calls.len() > MAX_BATCH => RpcError::InvalidRequest(format!(
+            "batch of {} calls, at most {MAX_BATCH}",
+            calls.len()
+        ))
+        .response(&Value::Null),
+        Value::Array(calls) => {
+            let mut size = 0;
+            let answers = calls.iter().map(|c| {
+                if size > MAX_RESPONSE_BYTES {
+                    let id = c.get("id").cloned().unwrap_or(Value::Null);
+                    let why = format!("batch response over {MAX_RESPONSE_BYTES} bytes");
+                    return RpcError::InvalidRequest(why).response(&id);
+                }
+                let a = one(c);
+                size += a.to_string().len();
+                a
+            });
+            Value::Array(answers.collect())
+        }
         _ => one(&v),
     }
 }

@@ -327,3 +327,33 @@ fn every_runtime_api_devnet_answers_is_in_finneys_metadata() {
         );
     }
 }
+
+#[test]
+fn batches_and_key_lists_are_bounded() {
+    let c = chain();
+    let call = |method: &str, id: usize| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": []});
+    let too_many: Vec<Value> = (0..MAX_BATCH + 1)
+        .map(|i| call("chain_getHead", i))
+        .collect();
+    let out = handle_body(&c, json!(too_many).to_string().as_bytes());
+    assert_eq!(out["error"]["code"], -32600);
+    // 0.6 MB of hex each: the response stops growing past MAX_RESPONSE_BYTES.
+    let big: Vec<Value> = (0..MAX_BATCH)
+        .map(|i| call("state_getMetadata", i))
+        .collect();
+    let out = handle_body(&c, json!(big).to_string().as_bytes());
+    let answers = out.as_array().unwrap();
+    assert_eq!(answers.len(), MAX_BATCH);
+    assert!(answers[0].get("result").is_some());
+    assert_eq!(answers[MAX_BATCH - 1]["error"]["code"], -32600);
+    assert_eq!(answers[MAX_BATCH - 1]["id"], MAX_BATCH - 1);
+    assert!(out.to_string().len() < MAX_RESPONSE_BYTES + (2 << 20));
+    let keys: Vec<String> = (0..MAX_KEYS_PAGE + 1).map(|_| "0x00".to_string()).collect();
+    let e = handle_body(
+        &c,
+        json!({"id": 1, "method": "state_queryStorageAt", "params": [keys]})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(e["error"]["code"], -32602);
+}

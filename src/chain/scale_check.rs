@@ -94,7 +94,9 @@ fn walk(
         TypeDef::Array(a) => (0..a.len).try_for_each(|_| each(a.type_param.id, bytes)),
         TypeDef::Tuple(t) => t.fields.iter().try_for_each(|f| each(f.id, bytes)),
         TypeDef::Primitive(p) => primitive(p, bytes, ty),
-        TypeDef::Compact(_) => compact_len(bytes, ty).map(|_| ()),
+        TypeDef::Compact(_) => Compact::<u128>::decode(bytes)
+            .map(|_| ())
+            .map_err(|_| ScaleCheckError::Truncated { ty }),
         TypeDef::BitSequence(_) => {
             let bits = compact_len(bytes, ty)?;
             take(bytes, bits.div_ceil(8), ty).map(|_| ())
