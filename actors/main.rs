@@ -258,118 +258,12 @@ fn main() -> anyhow::Result<()> {
     if let Cmd::Model { cmd } = &cli.cmd {
         return model_cmd(cmd);
     }
-    if let Cmd::Bench {
-        cmd:
-            BenchCmd::Model {
-                preset,
-                backend,
-                threads,
-                batch_rows,
-                steps,
-                json,
-            },
-    } = &cli.cmd
-    {
-        let threads = threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        });
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("setting the CPU thread count")?;
-        let b: Backend = (*backend).into();
-        let device = backend::device(b).map_err(anyhow::Error::msg)?;
-        let r = bench::run(&bench::BenchOpts {
-            preset: preset.clone(),
-            backend_name: format!("{b:?}").to_lowercase(),
-            device,
-            threads,
-            batch_rows: *batch_rows,
-            steps: (*steps).max(1),
-        })?;
-        if *json {
-            println!("{}", serde_json::to_string(&r)?);
-        } else {
-            println!(
-                "{} on {} ({} threads): train {:.0} tokens/s, eval {:.0} tokens/s, {} parameters",
-                r.preset, r.backend, r.threads, r.train_tokens_per_s, r.eval_tokens_per_s, r.params
-            );
-        }
-        return Ok(());
-    }
-    if let Cmd::Bench {
-        cmd:
-            BenchCmd::Devnet {
-                uids,
-                validators,
-                tempo,
-                epochs,
-                block_time_ms,
-                json,
-            },
-    } = &cli.cmd
-    {
-        let o = bench_devnet::DevnetBenchOpts {
-            uids: *uids,
-            validators: *validators,
-            tempo: *tempo,
-            epochs: *epochs,
-            block_time_ms: *block_time_ms,
+    if let Cmd::Bench { cmd } = &cli.cmd {
+        return match cmd {
+            BenchCmd::Model { .. } => bench_model(cmd),
+            BenchCmd::Devnet { .. } => bench_devnet_cmd(cmd),
+            BenchCmd::Yuma { .. } => bench_yuma(cmd),
         };
-        let rt = tokio::runtime::Builder::new_current_thread().build()?;
-        let r = rt.block_on(bench_devnet::run(&o))?;
-        if *json {
-            println!("{}", serde_json::to_string(&r)?);
-        } else {
-            println!(
-                "devnet, {} uids, {} validators, tempo {}: block {:.1} ms mean, {:.1} p99, {:.1} max ({} of {} over {} ms); get_metagraph {:.1} ms mean, {:.1} max ({} bytes); get_neurons_lite {:.1} ms; {} commits, {} reveals, {} rejected",
-                r.uids,
-                r.validators,
-                r.tempo,
-                r.block.mean_ms,
-                r.block.p99_ms,
-                r.block.max_ms,
-                r.blocks_over_budget,
-                r.blocks,
-                r.block_time_ms,
-                r.get_metagraph.mean_ms,
-                r.get_metagraph.max_ms,
-                r.metagraph_bytes,
-                r.get_neurons_lite.mean_ms,
-                r.commits,
-                r.reveals,
-                r.rejected
-            );
-        }
-        return Ok(());
-    }
-    if let Cmd::Bench {
-        cmd:
-            BenchCmd::Yuma {
-                uids,
-                validators,
-                iterations,
-                json,
-            },
-    } = &cli.cmd
-    {
-        let r = bench::yuma(*uids, *validators, *iterations)?;
-        if *json {
-            println!("{}", serde_json::to_string(&r)?);
-        } else {
-            println!(
-                "yuma epoch, {} uids x {} validators ({} weight entries): mean {:.3} ms, median {:.3} ms, min {:.3} ms, max {:.3} ms over {} epochs",
-                r.uids,
-                r.validators,
-                r.weight_entries,
-                r.mean_ms,
-                r.median_ms,
-                r.min_ms,
-                r.max_ms,
-                r.iterations
-            );
-        }
-        return Ok(());
     }
     if let Cmd::Train {
         data_dir,
@@ -499,6 +393,122 @@ async fn devnet_cmd(
         blocks,
     })
     .await
+}
+
+fn bench_model(cmd: &BenchCmd) -> anyhow::Result<()> {
+    let BenchCmd::Model {
+        preset,
+        backend,
+        threads,
+        batch_rows,
+        steps,
+        json,
+    } = cmd
+    else {
+        unreachable!("called for BenchCmd::Model")
+    };
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("setting the CPU thread count")?;
+    let b: Backend = (*backend).into();
+    let device = backend::device(b).map_err(anyhow::Error::msg)?;
+    let r = bench::run(&bench::BenchOpts {
+        preset: preset.clone(),
+        backend_name: format!("{b:?}").to_lowercase(),
+        device,
+        threads,
+        batch_rows: *batch_rows,
+        steps: (*steps).max(1),
+    })?;
+    if *json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} on {} ({} threads): train {:.0} tokens/s, eval {:.0} tokens/s, {} parameters",
+            r.preset, r.backend, r.threads, r.train_tokens_per_s, r.eval_tokens_per_s, r.params
+        );
+    }
+    Ok(())
+}
+
+fn bench_devnet_cmd(cmd: &BenchCmd) -> anyhow::Result<()> {
+    let BenchCmd::Devnet {
+        uids,
+        validators,
+        tempo,
+        epochs,
+        block_time_ms,
+        json,
+    } = cmd
+    else {
+        unreachable!("called for BenchCmd::Devnet")
+    };
+    let o = bench_devnet::DevnetBenchOpts {
+        uids: *uids,
+        validators: *validators,
+        tempo: *tempo,
+        epochs: *epochs,
+        block_time_ms: *block_time_ms,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let r = rt.block_on(bench_devnet::run(&o))?;
+    if *json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "devnet, {} uids, {} validators, tempo {}: block {:.1} ms mean, {:.1} p99, {:.1} max ({} of {} over {} ms); get_metagraph {:.1} ms mean, {:.1} max ({} bytes); get_neurons_lite {:.1} ms; {} commits, {} reveals, {} rejected",
+            r.uids,
+            r.validators,
+            r.tempo,
+            r.block.mean_ms,
+            r.block.p99_ms,
+            r.block.max_ms,
+            r.blocks_over_budget,
+            r.blocks,
+            r.block_time_ms,
+            r.get_metagraph.mean_ms,
+            r.get_metagraph.max_ms,
+            r.metagraph_bytes,
+            r.get_neurons_lite.mean_ms,
+            r.commits,
+            r.reveals,
+            r.rejected
+        );
+    }
+    Ok(())
+}
+
+fn bench_yuma(cmd: &BenchCmd) -> anyhow::Result<()> {
+    let BenchCmd::Yuma {
+        uids,
+        validators,
+        iterations,
+        json,
+    } = cmd
+    else {
+        unreachable!("called for BenchCmd::Yuma")
+    };
+    let r = bench::yuma(*uids, *validators, *iterations)?;
+    if *json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "yuma epoch, {} uids x {} validators ({} weight entries): mean {:.3} ms, median {:.3} ms, min {:.3} ms, max {:.3} ms over {} epochs",
+            r.uids,
+            r.validators,
+            r.weight_entries,
+            r.mean_ms,
+            r.median_ms,
+            r.min_ms,
+            r.max_ms,
+            r.iterations
+        );
+    }
+    Ok(())
 }
 
 fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {

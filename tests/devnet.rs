@@ -2,54 +2,15 @@
 //! subscriptions, bad input answered with errors while blocks keep coming, and a restart on the
 //! same data dir continuing at the same block. Every loop is bounded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::start;
+
 use serde_json::{Value, json};
-
-struct Devnet {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts devnet on a free port and reads the port from its first line on stderr.
-fn start(dir: &Path) -> Devnet {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
-        .args([
-            "devnet",
-            "--port",
-            "0",
-            "--block-time-ms",
-            "100",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("ws://127.0.0.1:")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    Devnet { child, port }
-}
 
 fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();

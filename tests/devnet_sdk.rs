@@ -7,8 +7,9 @@
 //! it the test says so and passes, so `cargo test` works on a machine without Python; CI always
 //! sets it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 #[test]
 fn the_bittensor_sdk_connects_and_reads_storage() {
@@ -17,28 +18,8 @@ fn the_bittensor_sdk_connects_and_reads_storage() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Command::new(env!("CARGO_BIN_EXE_connito"))
-        .args([
-            "devnet",
-            "--port",
-            "0",
-            "--block-time-ms",
-            "100",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("chain"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(node.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .unwrap_or_else(|| panic!("no url in {line:?}"))
-        .to_string();
+    let node = common::start(&dir.path().join("chain"));
+    let url = format!("ws://127.0.0.1:{}", node.port);
     let out = Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/connect.py"))
         .arg(&url)
@@ -46,8 +27,7 @@ fn the_bittensor_sdk_connects_and_reads_storage() {
         .env("HOME", dir.path())
         .output()
         .unwrap();
-    let _ = node.kill();
-    let _ = node.wait();
+    drop(node);
     assert!(
         out.status.success(),
         "sdk failed: {}\n{}",

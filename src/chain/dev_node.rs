@@ -42,8 +42,13 @@ fn put(s: &mut Storage, pallet: &str, item: &str, keys: &[Vec<u8>], value: Vec<u
 }
 
 /// A proportion as the chain stores it in u16 (truncated).
-fn u16_proportion(x: f64) -> u16 {
+pub(super) fn u16_proportion(x: f64) -> u16 {
     (x.clamp(0.0, 1.0) * f64::from(u16::MAX)).floor() as u16
+}
+
+/// A count the chain keeps in u16, saturated.
+pub(super) fn saturating_u16(x: u64) -> u16 {
+    x.min(u64::from(u16::MAX)) as u16
 }
 
 /// `pallet_commitments::Data::Raw{n}` (index n + 1, then the bytes), or `BigRaw` past 128.
@@ -74,7 +79,7 @@ fn subnet_storage(s: &mut Storage, st: &State, netuid: u16, tempo: u64) {
     };
     by_net(s, "NetworksAdded", true.encode());
     by_net(s, "SubnetworkN", (n.len() as u16).encode());
-    by_net(s, "Tempo", (tempo.min(u64::from(u16::MAX)) as u16).encode());
+    by_net(s, "Tempo", saturating_u16(tempo).encode());
     by_net(s, "Incentive", per_uid_u16(|x| x.incentive));
     by_net(s, "Dividends", per_uid_u16(|x| x.dividends));
     by_net(s, "Consensus", per_uid_u16(|x| x.consensus));

@@ -8,6 +8,7 @@
 use parity_scale_codec::{Compact, Decode, Encode};
 
 use super::super::runtime_api::RuntimeCallError;
+use super::node::{saturating_u16, u16_proportion};
 use super::{DevChain, Neuron, State};
 
 type AccountId = [u8; 32];
@@ -55,11 +56,6 @@ struct NeuronInfoLite {
     pruning_score: Compact<u16>,
 }
 
-/// A proportion in u16 as the chain stores it (truncated).
-fn u16_of(x: f64) -> u16 {
-    (x.clamp(0.0, 1.0) * f64::from(u16::MAX)).floor() as u16
-}
-
 /// Dev-chain units in rao.
 fn rao(x: f64) -> u64 {
     (x.max(0.0) * 1e9).floor() as u64
@@ -77,11 +73,11 @@ fn neuron_lite(netuid: u16, uid: usize, n: &Neuron) -> NeuronInfoLite {
         stake: vec![(n.hotkey, Compact(rao(n.stake)))],
         rank: Compact(0),
         emission: Compact(rao(n.emission)),
-        incentive: Compact(u16_of(n.incentive)),
-        consensus: Compact(u16_of(n.consensus)),
+        incentive: Compact(u16_proportion(n.incentive)),
+        consensus: Compact(u16_proportion(n.consensus)),
         trust: Compact(0),
-        validator_trust: Compact(u16_of(n.validator_trust)),
-        dividends: Compact(u16_of(n.dividends)),
+        validator_trust: Compact(u16_proportion(n.validator_trust)),
+        dividends: Compact(u16_proportion(n.dividends)),
         last_update: Compact(n.last_update),
         validator_permit: n.validator_permit,
         pruning_score: Compact(0),
@@ -204,7 +200,7 @@ struct HyperparamsV2Tail {
 }
 
 fn clamp16(x: u64) -> Compact<u16> {
-    Compact(x.min(u64::from(u16::MAX)) as u16)
+    Compact(saturating_u16(x))
 }
 
 fn per_uid<T>(st: &State, f: impl Fn(&Neuron) -> T) -> Vec<T> {
@@ -216,7 +212,7 @@ impl DevChain {
         let (c, y) = (&self.cfg, &self.cfg.yuma);
         Hyperparams {
             rho: Compact(10),
-            kappa: Compact(u16_of(y.kappa)),
+            kappa: Compact(u16_proportion(y.kappa)),
             immunity_period: clamp16(c.immunity_period),
             min_allowed_weights: Compact(c.min_allowed_weights),
             max_weights_limit: Compact(u16::MAX),
@@ -239,8 +235,8 @@ impl DevChain {
             difficulty: Compact(0),
             commit_reveal_period: Compact(c.reveal_period_epochs),
             commit_reveal_weights_enabled: c.commit_reveal_enabled,
-            alpha_high: Compact(u16_of(y.alpha_high)),
-            alpha_low: Compact(u16_of(y.alpha_low)),
+            alpha_high: Compact(u16_proportion(y.alpha_high)),
+            alpha_low: Compact(u16_proportion(y.alpha_low)),
             liquid_alpha_enabled: y.liquid_alpha,
         }
     }
@@ -258,7 +254,9 @@ impl DevChain {
     }
 
     fn metagraph_of(&self, st: &State) -> Metagraph {
-        let (c, y) = (&self.cfg, &self.cfg.yuma);
+        let c = &self.cfg;
+        // The hyperparameters the metagraph repeats, from the one place that sets them.
+        let h = self.hyperparams();
         let text = |s: &str| s.bytes().map(Compact).collect::<Vec<_>>();
         let zero16 = |st: &State| per_uid(st, |_| Compact(0_u16));
         Metagraph {
@@ -270,42 +268,42 @@ impl DevChain {
             owner_hotkey: [0; 32],
             owner_coldkey: [0; 32],
             block: Compact(st.block),
-            tempo: clamp16(c.tempo),
+            tempo: h.tempo,
             last_step: Compact(st.last_epoch_block),
             blocks_since_last_step: Compact(st.block.saturating_sub(st.last_epoch_block)),
             emissions: [Compact(0); 9],
             subnet_volume: Compact(0),
             moving_price: 0,
-            rho: Compact(10),
-            kappa: Compact(u16_of(y.kappa)),
-            min_allowed_weights: Compact(c.min_allowed_weights),
-            max_weights_limit: Compact(u16::MAX),
-            weights_version: Compact(c.weights_version_key),
-            weights_rate_limit: Compact(c.weights_rate_limit),
-            activity_cutoff: clamp16(y.activity_cutoff),
-            max_validators: clamp16(y.max_validators as u64),
+            rho: h.rho,
+            kappa: h.kappa,
+            min_allowed_weights: h.min_allowed_weights,
+            max_weights_limit: h.max_weights_limit,
+            weights_version: h.weights_version,
+            weights_rate_limit: h.weights_rate_limit,
+            activity_cutoff: h.activity_cutoff,
+            max_validators: h.max_validators,
             num_uids: Compact(st.neurons.len() as u16),
             max_uids: Compact(c.max_uids),
             burn: Compact(0),
-            difficulty: Compact(0),
-            registration_allowed: true,
+            difficulty: h.difficulty,
+            registration_allowed: h.registration_allowed,
             pow_registration_allowed: false,
-            immunity_period: clamp16(c.immunity_period),
-            min_difficulty: Compact(0),
-            max_difficulty: Compact(0),
-            min_burn: Compact(0),
-            max_burn: Compact(0),
-            adjustment_alpha: Compact(0),
-            adjustment_interval: Compact(0),
-            target_regs_per_interval: Compact(0),
-            max_regs_per_block: Compact(0),
-            serving_rate_limit: Compact(0),
-            commit_reveal_weights_enabled: c.commit_reveal_enabled,
-            commit_reveal_period: Compact(c.reveal_period_epochs),
-            liquid_alpha_enabled: y.liquid_alpha,
-            alpha_high: Compact(u16_of(y.alpha_high)),
-            alpha_low: Compact(u16_of(y.alpha_low)),
-            bonds_moving_avg: Compact(y.bonds_moving_average.max(0.0) as u64),
+            immunity_period: h.immunity_period,
+            min_difficulty: h.min_difficulty,
+            max_difficulty: h.max_difficulty,
+            min_burn: h.min_burn,
+            max_burn: h.max_burn,
+            adjustment_alpha: h.adjustment_alpha,
+            adjustment_interval: h.adjustment_interval,
+            target_regs_per_interval: h.target_regs_per_interval,
+            max_regs_per_block: h.max_regs_per_block,
+            serving_rate_limit: h.serving_rate_limit,
+            commit_reveal_weights_enabled: h.commit_reveal_weights_enabled,
+            commit_reveal_period: h.commit_reveal_period,
+            liquid_alpha_enabled: h.liquid_alpha_enabled,
+            alpha_high: h.alpha_high,
+            alpha_low: h.alpha_low,
+            bonds_moving_avg: h.bonds_moving_avg,
             hotkeys: per_uid(st, |n| n.hotkey),
             coldkeys: per_uid(st, |n| n.hotkey),
             identities: per_uid(st, |_| None),
@@ -315,9 +313,9 @@ impl DevChain {
             pruning_score: zero16(st),
             last_update: per_uid(st, |n| Compact(n.last_update)),
             emission: per_uid(st, |n| Compact(rao(n.emission))),
-            dividends: per_uid(st, |n| Compact(u16_of(n.dividends))),
-            incentives: per_uid(st, |n| Compact(u16_of(n.incentive))),
-            consensus: per_uid(st, |n| Compact(u16_of(n.consensus))),
+            dividends: per_uid(st, |n| Compact(u16_proportion(n.dividends))),
+            incentives: per_uid(st, |n| Compact(u16_proportion(n.incentive))),
+            consensus: per_uid(st, |n| Compact(u16_proportion(n.consensus))),
             trust: zero16(st),
             rank: zero16(st),
             block_at_registration: per_uid(st, |n| Compact(n.registered_at)),

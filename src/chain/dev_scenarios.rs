@@ -3,15 +3,9 @@
 //! entries Subtensor keeps) and the chain's own epoch every block, checked against the chain's
 //! targets. Also what `set_weights`, `reveal_weights` and re-registration store.
 
+use super::tests::{advance_to, run, subnet};
 use super::*;
 use crate::consensus::scenarios::{TWO_SERVER, TWO_SERVER_UIDS, TwoServer, yuma3_scenario_params};
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn stored(c: &DevChain, uid: usize) -> Vec<(u16, u16)> {
     c.state.lock().unwrap().neurons[uid].weights.clone()
@@ -86,11 +80,7 @@ fn two_server_scenarios_meet_the_chain_targets_on_the_dev_chain() {
 #[test]
 fn set_weights_stores_every_pair_sent_max_upscaled_as_the_chain_does() {
     let c = chain(YumaParams::default(), 100);
-    let v = Hotkey::dev("v");
-    for k in [&v, &Hotkey::dev("m1"), &Hotkey::dev("m2")] {
-        run(c.register(k, 102)).unwrap();
-    }
-    run(c.add_stake(&v, 102, 10.0)).unwrap();
+    let (v, _, _) = subnet(&c);
     /// Uids and values sent, pairs stored.
     type Case<'a> = (&'a [u16], &'a [u16], &'a [(u16, u16)]);
     let cases: &[Case] = &[
@@ -113,17 +103,11 @@ fn a_revealed_zero_weight_is_stored_as_an_entry() {
         ..Default::default()
     };
     let c = DevChain::in_memory(cfg, 1, 0);
-    let v = Hotkey::dev("v");
-    for k in [&v, &Hotkey::dev("m1"), &Hotkey::dev("m2")] {
-        run(c.register(k, 102)).unwrap();
-    }
-    run(c.add_stake(&v, 102, 10.0)).unwrap();
+    let (v, _, _) = subnet(&c);
     let (uids, values, salt) = (vec![1, 2], vec![0, 300], vec![7, 8]);
     let h = commit_hash(&v.public(), 102, &uids, &values, &salt, 0);
     run(c.commit_weights(&v, 102, h)).unwrap();
-    while run(c.best_block()).unwrap().number < 10 {
-        c.produce_block().unwrap();
-    }
+    advance_to(&c, 10);
     run(c.reveal_weights(&v, 102, uids, values, salt, 0)).unwrap();
     assert_eq!(stored(&c, 0), vec![(1, 0), (2, 65_535)]);
 }
@@ -139,11 +123,7 @@ fn a_replaced_uid_keeps_the_weight_entries_towards_it_at_zero() {
         ..Default::default()
     };
     let c = DevChain::in_memory(cfg, 1, 0);
-    let v = Hotkey::dev("v");
-    for k in [&v, &Hotkey::dev("m1"), &Hotkey::dev("m2")] {
-        run(c.register(k, 102)).unwrap();
-    }
-    run(c.add_stake(&v, 102, 10.0)).unwrap();
+    let (v, _, _) = subnet(&c);
     run(c.set_weights(&v, 102, vec![1, 2], vec![100, 50], 0)).unwrap();
     for _ in 0..3 {
         c.produce_block().unwrap();

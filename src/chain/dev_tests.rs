@@ -1,6 +1,6 @@
 use super::*;
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
+pub(super) fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -25,14 +25,14 @@ fn cr_cfg() -> DevChainConfig {
     }
 }
 
-fn advance_to(c: &DevChain, block: u64) {
+pub(super) fn advance_to(c: &DevChain, block: u64) {
     while run(c.best_block()).unwrap().number < block {
         c.produce_block().unwrap();
     }
 }
 
 /// A validator `v` (uid 0, staked) and miners `m1`, `m2` (uids 1, 2), at block 1.
-fn subnet(c: &DevChain) -> (Hotkey, Hotkey, Hotkey) {
+pub(super) fn subnet(c: &DevChain) -> (Hotkey, Hotkey, Hotkey) {
     let v = Hotkey::dev("v");
     let (m1, m2) = (Hotkey::dev("m1"), Hotkey::dev("m2"));
     for k in [&v, &m1, &m2] {

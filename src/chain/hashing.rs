@@ -5,7 +5,7 @@
 //! `Twox64Concat` append the key itself, so a key can be read back out of a storage key;
 //! `Identity` is the key alone).
 
-use blake2::digest::consts::{U8, U16, U32};
+use blake2::digest::consts::{U8, U16};
 use blake2::{Blake2b, Digest};
 use frame_metadata::v14::StorageHasher;
 use twox_hash::XxHash64;
@@ -15,8 +15,7 @@ fn blake2<const N: usize>(data: &[u8]) -> [u8; N] {
     match N {
         8 => out.copy_from_slice(&Blake2b::<U8>::digest(data)),
         16 => out.copy_from_slice(&Blake2b::<U16>::digest(data)),
-        32 => out.copy_from_slice(&Blake2b::<U32>::digest(data)),
-        _ => unreachable!("only 64-, 128- and 256-bit BLAKE2b are used"),
+        _ => unreachable!("only 64- and 128-bit BLAKE2b are made here"),
     }
     out
 }
@@ -31,9 +30,10 @@ pub fn blake2_128(data: &[u8]) -> [u8; 16] {
     blake2(data)
 }
 
-/// BLAKE2b with a 32-byte digest (Substrate's `BlakeTwo256`: block and extrinsic hashes).
+/// BLAKE2b with a 32-byte digest (Substrate's `BlakeTwo256`: block and extrinsic hashes): the
+/// project's [`blake2b_256`](crate::tensors::blake2b_256).
 pub fn blake2_256(data: &[u8]) -> [u8; 32] {
-    blake2(data)
+    crate::tensors::blake2b_256(data)
 }
 
 /// xxHash64 with seeds `0..N/8`, each little-endian, concatenated (`twox_128`, `twox_256`).

@@ -1,0 +1,48 @@
+//! Shared by the devnet tests: a `connito devnet` process on a free loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running devnet, killed when dropped.
+pub struct Devnet {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts devnet on a free port (100 ms blocks) and reads the port from its first line on
+/// stderr.
+pub fn start(dir: &Path) -> Devnet {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
+        .args([
+            "devnet",
+            "--port",
+            "0",
+            "--block-time-ms",
+            "100",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("ws://127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    Devnet { child, port }
+}
