@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use connito::chain::extrinsic::extrinsic_hash;
 use connito::chain::rpc::{self, NodeView, RpcError, header_json, parse_request};
 use connito::chain::{DevChain, DevChainConfig};
 use connito::store::Store;
@@ -222,18 +223,25 @@ async fn send(w: &Writer, v: &Value) -> std::io::Result<()> {
     ws::send_text(&mut *w.lock().await, &v.to_string()).await
 }
 
-/// Which head subscription a method opens or closes, and its notification's method name.
+/// Which subscription a method opens or closes, and its notification's method name.
 fn subscription_kind(method: &str) -> Option<(bool, &'static str)> {
     Some(match method {
         "chain_subscribeNewHeads" | "chain_subscribeNewHead" => (true, "chain_newHead"),
         "chain_subscribeFinalizedHeads" => (true, "chain_finalizedHead"),
         "chain_subscribeAllHeads" => (true, "chain_allHead"),
+        "author_submitAndWatchExtrinsic" => (true, WATCH),
         "chain_unsubscribeNewHeads" | "chain_unsubscribeNewHead" => (false, "chain_newHead"),
         "chain_unsubscribeFinalizedHeads" => (false, "chain_finalizedHead"),
         "chain_unsubscribeAllHeads" => (false, "chain_allHead"),
+        "author_unwatchExtrinsic" => (false, WATCH),
         _ => return None,
     })
 }
+
+const WATCH: &str = "author_extrinsicUpdate";
+/// Blocks a watched extrinsic may take to be included before it is reported `dropped` (it is
+/// always in the next block; this bounds the task if it never is).
+const WATCH_BLOCKS: u64 = 16;
 
 struct Subs {
     next: u64,
@@ -282,66 +290,158 @@ async fn websocket(
             }
             Err(e) => return Err(e.into()),
         };
-        let answer = match subscription(&text, &mut subs, &chain, &heads, &w) {
+        let (answer, go) = match subscription(&text, &mut subs, &chain, &heads, &w) {
             Some(a) => a,
             None => {
                 let c = chain.clone();
-                tokio::task::spawn_blocking(move || rpc::handle_body(c.as_ref(), text.as_bytes()))
-                    .await?
+                let a = tokio::task::spawn_blocking(move || {
+                    rpc::handle_body(c.as_ref(), text.as_bytes())
+                })
+                .await?;
+                (a, None)
             }
         };
         send(&w, &answer).await?;
+        // A new subscription's notifications start after the answer that names it.
+        if let Some(go) = go {
+            let _ = go.send(());
+        }
     }
 }
 
-/// Handles a (un)subscribe call; `None` if `text` is something else.
+type Go = tokio::sync::oneshot::Sender<()>;
+
+/// Handles a (un)subscribe call; `None` if `text` is something else. A new subscription's task
+/// waits for the returned sender before it sends anything.
 fn subscription(
     text: &str,
     subs: &mut Subs,
     chain: &Arc<DevChain>,
     heads: &broadcast::Sender<u64>,
     w: &Writer,
-) -> Option<Value> {
+) -> Option<(Value, Option<Go>)> {
     let v: Value = serde_json::from_str(text).ok()?;
     let r = parse_request(&v).ok()?;
     let (open, notification) = subscription_kind(&r.method)?;
     if !open {
         let id = r.params.first().and_then(Value::as_str).unwrap_or_default();
         let found = subs.live.remove(id).map(|h| h.abort()).is_some();
-        return Some(json!({"jsonrpc": "2.0", "id": r.id, "result": found}));
+        return Some((json!({"jsonrpc": "2.0", "id": r.id, "result": found}), None));
     }
+    // Finished watches do not count against the limit.
+    subs.live.retain(|_, h| !h.is_finished());
     if subs.live.len() >= MAX_SUBSCRIPTIONS {
         let e = RpcError::InvalidRequest(format!("at most {MAX_SUBSCRIPTIONS} subscriptions"));
-        return Some(e.response(&r.id));
+        return Some((e.response(&r.id), None));
     }
+    // Listen before submitting, so the block that includes the extrinsic cannot be missed.
+    let rx = heads.subscribe();
     let id = format!("{:016x}", subs.next);
+    let (go, ready) = tokio::sync::oneshot::channel();
+    let out = Out {
+        w: w.clone(),
+        sub: id.clone(),
+        method: notification,
+    };
+    let task = if notification == WATCH {
+        let hash = match rpc::submit(chain.as_ref(), &r) {
+            Ok(h) => h,
+            Err(e) => return Some((e.response(&r.id), None)),
+        };
+        let from = chain.best().0;
+        tokio::spawn(watch_extrinsic(chain.clone(), rx, ready, out, hash, from))
+    } else {
+        tokio::spawn(follow_heads(chain.clone(), rx, ready, out))
+    };
     subs.next += 1;
-    let (chain, w, sub) = (chain.clone(), w.clone(), id.clone());
-    let mut rx = heads.subscribe();
-    let task = tokio::spawn(async move {
-        // The current head first, then every newer one (a lagging reader skips to the newest;
-        // a head already sent is not sent again).
-        let mut number = Some(chain.best().0);
-        let mut sent: Option<u64> = None;
-        loop {
-            if let Some(n) = number.take().filter(|&n| sent.is_none_or(|s| n > s)) {
-                sent = Some(n);
-                let hash = chain.block_hash(n);
-                if let Some(h) = chain.header(hash) {
-                    let note = json!({"jsonrpc": "2.0", "method": notification,
-                        "params": {"subscription": sub, "result": header_json(&h)}});
-                    if send(&w, &note).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            number = match rx.recv().await {
-                Ok(n) => Some(n),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some(chain.best().0),
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
-        }
-    });
     subs.live.insert(id.clone(), task);
-    Some(json!({"jsonrpc": "2.0", "id": r.id, "result": id}))
+    Some((
+        json!({"jsonrpc": "2.0", "id": r.id, "result": id}),
+        Some(go),
+    ))
+}
+
+/// Where a subscription's notifications go.
+struct Out {
+    w: Writer,
+    sub: String,
+    method: &'static str,
+}
+
+impl Out {
+    async fn send(&self, result: Value) -> bool {
+        let note = json!({"jsonrpc": "2.0", "method": self.method,
+            "params": {"subscription": self.sub, "result": result}});
+        send(&self.w, &note).await.is_ok()
+    }
+}
+
+/// A head subscription: the current head first, then every newer one (a lagging reader skips
+/// to the newest; a head already sent is not sent again).
+async fn follow_heads(
+    chain: Arc<DevChain>,
+    mut rx: broadcast::Receiver<u64>,
+    ready: tokio::sync::oneshot::Receiver<()>,
+    out: Out,
+) {
+    if ready.await.is_err() {
+        return;
+    }
+    let mut number = Some(chain.best().0);
+    let mut sent: Option<u64> = None;
+    loop {
+        if let Some(n) = number.take().filter(|&n| sent.is_none_or(|s| n > s)) {
+            sent = Some(n);
+            let hash = chain.block_hash(n);
+            if let Some(h) = chain.header(hash)
+                && !out.send(header_json(&h)).await
+            {
+                return;
+            }
+        }
+        number = match rx.recv().await {
+            Ok(n) => Some(n),
+            Err(broadcast::error::RecvError::Lagged(_)) => Some(chain.best().0),
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+    }
+}
+
+/// An extrinsic watch: `ready`, then `{"inBlock": h}` and `{"finalized": h}` (blocks are final
+/// when sealed) once a block after `from` contains it, or `dropped` if none within
+/// [`WATCH_BLOCKS`].
+async fn watch_extrinsic(
+    chain: Arc<DevChain>,
+    mut rx: broadcast::Receiver<u64>,
+    ready: tokio::sync::oneshot::Receiver<()>,
+    out: Out,
+    hash: [u8; 32],
+    from: u64,
+) {
+    if ready.await.is_err() || !out.send(json!("ready")).await {
+        return;
+    }
+    let mut checked = from;
+    loop {
+        let best = match rx.recv().await {
+            Ok(n) => n,
+            Err(broadcast::error::RecvError::Lagged(_)) => chain.best().0,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        for n in checked + 1..=best {
+            let body = chain.block_body(n);
+            if body.extrinsics.iter().any(|x| extrinsic_hash(x) == hash) {
+                let h = rpc::hex0x(&chain.block_hash_of(n));
+                if out.send(json!({"inBlock": h})).await {
+                    out.send(json!({"finalized": h})).await;
+                }
+                return;
+            }
+        }
+        checked = checked.max(best);
+        if checked >= from + WATCH_BLOCKS {
+            let _ = out.send(json!("dropped")).await;
+            return;
+        }
+    }
 }

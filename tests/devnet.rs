@@ -174,3 +174,106 @@ fn devnet_serves_json_rpc_subscriptions_and_survives_bad_input_and_restarts() {
     assert_eq!(call(p, "chain_getBlockHash", json!([0]))["result"], genesis);
     assert!(best(p) >= last, "restarted below block {last}");
 }
+
+fn hex_bytes(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap().trim_start_matches("0x")).unwrap()
+}
+
+#[test]
+fn devnet_takes_signed_extrinsics_and_refuses_bad_ones() {
+    use connito::chain::extrinsic::{Era, SigningContext, extrinsic_hash, sign};
+    use connito::submission::Hotkey;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path());
+    let p = node.port;
+    let genesis: [u8; 32] = hex_bytes(&call(p, "chain_getBlockHash", json!([0]))["result"])
+        .try_into()
+        .unwrap();
+    let version = &call(p, "state_getRuntimeVersion", json!([]))["result"];
+    let ctx = SigningContext {
+        spec_version: version["specVersion"].as_u64().unwrap() as u32,
+        transaction_version: version["transactionVersion"].as_u64().unwrap() as u32,
+        genesis,
+    };
+    let key = Hotkey::dev("devnet-rpc-test");
+    // SubtensorModule.burned_register(999, key): valid extrinsic, fails in the block.
+    let mut c = vec![7, 7];
+    c.extend(999_u16.to_le_bytes());
+    c.extend(key.public());
+    let xt = sign(&key, &c, Era::Immortal, 0, &ctx, &genesis);
+
+    let mut ws = Ws::open(p);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "author_submitAndWatchExtrinsic",
+        "params": [format!("0x{}", hex::encode(&xt))]});
+    ws.send(&body.to_string());
+    let sub = ws.recv()["result"].as_str().unwrap().to_string();
+    let mut statuses = vec![];
+    while statuses.len() < 3 {
+        let note = ws.recv();
+        assert_eq!(note["method"], "author_extrinsicUpdate");
+        assert_eq!(note["params"]["subscription"], sub.as_str());
+        statuses.push(note["params"]["result"].clone());
+    }
+    assert_eq!(statuses[0], "ready");
+    let block = statuses[1]["inBlock"].clone();
+    assert_eq!(statuses[2]["finalized"], block);
+
+    // The block holds the exact bytes; its events say the call failed with SubnetNotExists.
+    let b = call(p, "chain_getBlock", json!([block]));
+    let xs = b["result"]["block"]["extrinsics"].as_array().unwrap();
+    assert!(xs.iter().any(|x| hex_bytes(x) == xt));
+    let events_key = "0x26aa394eea5630e07c48ae0c9558cef780d41e5e16056765bc8461851072c9d7";
+    let events = hex_bytes(&call(p, "state_getStorage", json!([events_key, block]))["result"]);
+    // One record: ApplyExtrinsic(i), System.ExtrinsicFailed, Module { index 7, error 73 }.
+    assert_eq!(events[0], 4);
+    assert_eq!(&events[6..13], &[0, 1, 3, 7, 73, 0, 0]);
+    let next = call(p, "system_accountNextIndex", json!([key.address()]));
+    assert_eq!(next["result"], 1);
+
+    // Refusals, with the codes and texts of a Substrate node; blocks keep coming.
+    let before = best(p);
+    let mut tampered = sign(&key, &c, Era::Immortal, 1, &ctx, &genesis);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let stale = xt.clone();
+    let table: Vec<(&str, String, i64, Option<&str>)> = vec![
+        ("not hex", "0xzz".into(), -32602, None),
+        ("garbage", "0x0102".into(), 1001, None),
+        (
+            "bad signature",
+            format!("0x{}", hex::encode(&tampered)),
+            1010,
+            Some("Transaction has a bad signature"),
+        ),
+        (
+            "used nonce",
+            format!("0x{}", hex::encode(&stale)),
+            1010,
+            Some("Transaction is outdated"),
+        ),
+    ];
+    for (name, hex, code, data) in table {
+        let r = call(p, "author_submitExtrinsic", json!([hex]));
+        assert_eq!(r["error"]["code"], code, "{name}: {r}");
+        if let Some(d) = data {
+            assert_eq!(r["error"]["data"], d, "{name}");
+        }
+    }
+    let ok = sign(&key, &c, Era::Immortal, 1, &ctx, &genesis);
+    let r = call(
+        p,
+        "author_submitExtrinsic",
+        json!([format!("0x{}", hex::encode(&ok))]),
+    );
+    assert_eq!(hex_bytes(&r["result"]), extrinsic_hash(&ok));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while best(p) <= before + 1 {
+        assert!(Instant::now() < deadline, "blocks stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        call(p, "account_nextIndex", json!([key.address()]))["result"],
+        2
+    );
+}

@@ -53,3 +53,166 @@ fn the_bittensor_sdk_connects_and_reads_storage() {
     assert_eq!(mg["name"], "connito devnet");
     assert!(mg["block"].as_u64().unwrap() >= 1);
 }
+
+/// Runs `tests/sdk/conformance.py MODE URL [ARGS]` against a devnet started with `config` and
+/// returns its JSON; `None` (test skipped) without `CONNITO_BT_PYTHON`.
+fn conformance(mode: &str, config: &str, extra: &[&str]) -> Option<serde_json::Value> {
+    let Ok(python) = std::env::var("CONNITO_BT_PYTHON") else {
+        eprintln!("skipped: set CONNITO_BT_PYTHON to a Python with bittensor (see .ci/run)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("devnet.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let node = common::start_with(
+        &dir.path().join("chain"),
+        &["--block-time-ms", "200", "--config", cfg],
+    );
+    let url = format!("ws://127.0.0.1:{}", node.port);
+    let out = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/sdk/conformance.py"
+        ))
+        .args([mode, url.as_str()])
+        .args(extra)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    drop(node);
+    assert!(
+        out.status.success(),
+        "sdk {mode} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("bittensor SDK {mode}: {v}");
+    Some(v)
+}
+
+const TEMPO: u64 = 15;
+
+fn failed_with(v: &serde_json::Value, step: &str, error: &str) {
+    assert_eq!(v[step]["success"], false, "{step}: {}", v[step]);
+    assert_eq!(v[step]["error"], error, "{step}: {}", v[step]);
+}
+
+/// Runs `connito consensus yuma` on `input` and returns its JSON output.
+fn yuma(input: &serde_json::Value) -> serde_json::Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
+        .args(["consensus", "yuma"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_bittensor_sdk_registers_stakes_commits_and_reveals() {
+    let config = format!(
+        "[chain]\ntempo = {TEMPO}\nweights_rate_limit = 5\ncommit_reveal_enabled = true\n\
+         [chain.yuma]\ntempo = {TEMPO}\n"
+    );
+    let Some(v) = conformance("commit-reveal", &config, &[&TEMPO.to_string()]) else {
+        return;
+    };
+    failed_with(&v, "register_again", "HotKeyAlreadyRegisteredInSubNet");
+    failed_with(&v, "commit_again", "CommittingWeightsTooFast");
+    // The commitment reads back as set (storage and the metagraph's decoded view).
+    assert_eq!(
+        v["commitment_storage"]["info"]["fields"][0]["Raw5"],
+        "0x68656c6c6f"
+    );
+    assert_eq!(
+        v["commitment_storage"]["block"],
+        v["set_commitment"]["block"]
+    );
+    let n = v["neurons"].as_array().unwrap();
+    assert_eq!(n.len(), 2);
+    let (val, miner) = (&n[0], &n[1]);
+    assert_eq!(
+        (val["uid"].as_u64(), miner["uid"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(val["hotkey"], v["validator"]);
+    assert_eq!(miner["hotkey"], v["miner"]);
+    assert_eq!(val["coldkey"], v["alice"]);
+    assert_eq!(val["stake_rao"], 100_000_000_000_u64);
+    assert_eq!(miner["stake_rao"], 0);
+    assert_eq!(miner["commitment"], "hello");
+    assert_eq!(miner["axon"], "10.0.0.1:8091");
+    // `last_update`: registration, then the commit (a reveal does not touch it).
+    assert_eq!(val["last_update"], v["commit_weights"]["block"]);
+    assert_eq!(miner["last_update"], v["register_miner"]["block"]);
+    assert_eq!(
+        val["block_at_registration"],
+        v["register_validator"]["block"]
+    );
+    // Revealed weights, max-upscaled as Subtensor stores them.
+    assert_eq!(
+        v["weights"],
+        serde_json::json!([[[0, 6553], [1, 65535]], []])
+    );
+    // The metagraph was read in the epoch the revealed weights were first used in.
+    let epoch = v["epoch_block"].as_u64().unwrap();
+    let read_at = v["metagraph_block"].as_u64().unwrap();
+    assert!(
+        (epoch..epoch + TEMPO).contains(&read_at),
+        "read at {read_at}"
+    );
+    let stake: Vec<f64> = n
+        .iter()
+        .map(|x| x["stake_rao"].as_f64().unwrap() / 1e9)
+        .collect();
+    let input = serde_json::json!({
+        "stake": stake,
+        "weights": v["weights"],
+        "last_update": n.iter().map(|x| x["last_update"].clone()).collect::<Vec<_>>(),
+        "block_at_registration": n.iter().map(|x| x["block_at_registration"].clone()).collect::<Vec<_>>(),
+        "current_block": epoch,
+        "validator_permit": n.iter().map(|x| x["validator_permit"].clone()).collect::<Vec<_>>(),
+        "params": {"tempo": TEMPO},
+    });
+    let want = yuma(&input);
+    for key in ["incentive", "dividends"] {
+        for (uid, x) in n.iter().enumerate() {
+            let (got, want) = (x[key].as_f64().unwrap(), want[key][uid].as_f64().unwrap());
+            // The chain stores both as u16 proportions.
+            assert!(
+                (got - want).abs() <= 1.0 / 65535.0,
+                "{key}[{uid}]: {got} vs {want}"
+            );
+        }
+    }
+    assert!(want["incentive"][1].as_f64().unwrap() > 0.99);
+}
+
+#[test]
+fn the_bittensor_sdk_sets_weights_and_sees_subtensor_errors() {
+    let config = "[chain]\ncommit_reveal_enabled = false\nweights_rate_limit = 50\n";
+    let Some(v) = conformance("set-weights", config, &[]) else {
+        return;
+    };
+    assert_eq!(v["set_weights"]["success"], true);
+    failed_with(&v, "set_weights_again", "SettingWeightsTooFast");
+    failed_with(&v, "commit_weights", "CommitRevealDisabled");
+    assert_eq!(
+        v["weights"],
+        serde_json::json!([[[0, 21845], [1, 65535]], []])
+    );
+    let val = &v["neurons"][0];
+    assert_eq!(val["last_update"], v["set_weights"]["block"]);
+    assert_eq!(v["bob_received"], 1_000_000_000_u64);
+}

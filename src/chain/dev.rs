@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BlockInfo, ChainClient, ChainError, CommitmentRecord, NeuronInfo, WeightCommit, WeightsParams,
-    commit_hash, netuid_index,
+    Axon, BlockInfo, ChainClient, ChainError, CommitmentRecord, NeuronInfo, WeightCommit,
+    WeightsParams, commit_hash, netuid_index,
 };
 use crate::consensus::{
     EpochInput, YumaParams, bonds_from_u16, bonds_to_u16, chain_max_upscale, epoch, split_emission,
@@ -53,6 +53,8 @@ pub struct DevChainConfig {
     pub commit_reveal_enabled: bool,
     /// `RevealPeriodEpochs`: a commit of epoch `e` is revealed in epoch `e + period`.
     pub reveal_period_epochs: u64,
+    /// `Burn`: rao a `burned_register` extrinsic takes from the coldkey (devnet).
+    pub burn: u64,
     pub yuma: YumaParams,
 }
 
@@ -77,6 +79,7 @@ impl Default for DevChainConfig {
             min_allowed_weights: 1,
             commit_reveal_enabled: true,
             reveal_period_epochs: 1,
+            burn: 1_000_000_000,
             yuma: YumaParams::default(),
         }
     }
@@ -105,6 +108,41 @@ struct Neuron {
     /// chain lets a freshly registered uid set weights at once).
     #[serde(default)]
     weights_called: bool,
+    /// The coldkey that registered it (`None`: registered in-process, by hotkey).
+    #[serde(default)]
+    coldkey: Option<[u8; 32]>,
+    #[serde(default)]
+    axon: Option<Axon>,
+}
+
+impl Neuron {
+    /// The registering coldkey, or the hotkey where none is known.
+    fn coldkey(&self) -> [u8; 32] {
+        self.coldkey.unwrap_or(self.hotkey)
+    }
+
+    fn new(hotkey: [u8; 32], coldkey: Option<[u8; 32]>, block: u64) -> Self {
+        Self {
+            hotkey,
+            stake: 0.0,
+            registered_at: block,
+            last_update: block,
+            weights: vec![],
+            bonds: vec![],
+            validator_permit: false,
+            active: true,
+            consensus: 0.0,
+            incentive: 0.0,
+            dividends: 0.0,
+            validator_trust: 0.0,
+            emission: 0.0,
+            total_emission: 0.0,
+            commits: vec![],
+            weights_called: false,
+            coldkey,
+            axon: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +162,9 @@ struct State {
     /// Successful weight/commitment calls per hotkey (hex): `(block, call name)`.
     #[serde(default)]
     extrinsics: BTreeMap<String, Vec<(u64, String)>>,
+    /// Accounts that signed or received anything (hex key); the others are at genesis.
+    #[serde(default)]
+    accounts: BTreeMap<String, Account>,
 }
 
 /// The dev chain. Cheap to share behind an `Arc`.
@@ -131,6 +172,10 @@ pub struct DevChain {
     cfg: DevChainConfig,
     state: Mutex<State>,
     store: Option<Store>,
+    /// Extrinsics accepted for the next block, and recent block bodies. Lock order: `pool`,
+    /// then `state`.
+    pool: Mutex<extrinsics::Pool>,
+    bodies: Mutex<BTreeMap<u64, extrinsics::BlockBody>>,
 }
 
 const STATE_KEY: &[u8] = b"state";
@@ -142,6 +187,8 @@ impl DevChain {
             cfg,
             state: Mutex::new(State::genesis(seed, start_block)),
             store: None,
+            pool: Mutex::default(),
+            bodies: Mutex::default(),
         }
     }
 
@@ -156,10 +203,13 @@ impl DevChain {
             .get::<State>("chain", STATE_KEY)
             .map_err(|e| ChainError::Storage(e.to_string()))?
             .unwrap_or_else(|| State::genesis(seed, start_block));
+        let bodies = extrinsics::load_bodies(&store, st.block)?;
         let chain = Self {
             cfg,
             state: Mutex::new(st),
             store: Some(store),
+            pool: Mutex::default(),
+            bodies: Mutex::new(bodies),
         };
         chain.persist(&chain.state.lock().expect("chain lock"))?;
         Ok(chain)
@@ -187,14 +237,19 @@ impl DevChain {
         blake2b_256(&b)
     }
 
-    /// Seals the next block; runs the epoch when a tempo has passed. Returns the new head.
+    /// Seals the next block: runs the epoch when a tempo has passed (as Subtensor's
+    /// `on_initialize`), then applies the extrinsics in the pool. Returns the new head.
     pub fn produce_block(&self) -> Result<BlockInfo, ChainError> {
+        let mut pool = self.pool.lock().expect("pool lock");
         let mut st = self.state.lock().expect("chain lock");
         st.block += 1;
         st.pending_emission += self.cfg.emission_per_block;
         if st.block - st.last_epoch_block >= self.cfg.tempo {
             self.run_epoch(&mut st)?;
         }
+        let body = self.apply_pool(&mut st, &mut pool);
+        // The body first: the flush that makes the block durable covers it.
+        self.keep_body(st.block, body)?;
         self.persist(&st)?;
         Ok(BlockInfo {
             number: st.block,
@@ -376,6 +431,7 @@ impl State {
             used_space: BTreeMap::new(),
             epochs: 0,
             extrinsics: BTreeMap::new(),
+            accounts: BTreeMap::new(),
         }
     }
 }
@@ -437,69 +493,18 @@ impl ChainClient for DevChain {
             .collect())
     }
 
+    /// Registration by hotkey, without a burn (in-process callers have no coldkey).
     async fn register(&self, signer: &Hotkey, netuid: u16) -> Result<u16, ChainError> {
-        self.check_netuid(netuid)?;
-        let mut st = self.state.lock().expect("chain lock");
-        let hotkey = signer.public();
-        if st.neurons.iter().any(|n| n.hotkey == hotkey) {
-            return Err(ChainError::HotKeyAlreadyRegisteredInSubNet);
-        }
-        let block = st.block;
-        let neuron = Neuron {
-            hotkey,
-            stake: 0.0,
-            registered_at: block,
-            last_update: block,
-            weights: vec![],
-            bonds: vec![],
-            validator_permit: false,
-            active: true,
-            consensus: 0.0,
-            incentive: 0.0,
-            dividends: 0.0,
-            validator_trust: 0.0,
-            emission: 0.0,
-            total_emission: 0.0,
-            commits: vec![],
-            weights_called: false,
-        };
-        let uid = if st.neurons.len() < self.cfg.max_uids as usize {
-            st.neurons.push(neuron);
-            st.neurons.len() - 1
-        } else {
-            // Replace the lowest-emission uid outside its immunity period (lowest uid on ties).
-            let immunity = self.cfg.immunity_period;
-            let victim = st
-                .neurons
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| block.saturating_sub(n.registered_at) >= immunity)
-                .min_by(|a, b| a.1.emission.total_cmp(&b.1.emission).then(a.0.cmp(&b.0)))
-                .map(|(i, _)| i)
-                .ok_or(ChainError::NoNeuronIdAvailable)?;
-            st.neurons[victim] = neuron;
-            st.commitments.remove(&(victim as u16));
-            // As Subtensor's `clear_neuron`: weights towards the new uid become 0 but stay
-            // entries; bonds towards it stay stored, and the epoch drops bonds towards uids
-            // registered after its last step (as on chain, a registration in the very block of
-            // an epoch is not "after" it).
-            for n in st.neurons.iter_mut() {
-                for w in n.weights.iter_mut().filter(|(j, _)| *j as usize == victim) {
-                    w.1 = 0;
-                }
-            }
-            victim
-        };
-        self.persist(&st)?;
-        Ok(uid as u16)
+        self.with_state(|st| self.register_in(st, signer.public(), None, netuid))
     }
 
     async fn add_stake(&self, signer: &Hotkey, netuid: u16, amount: f64) -> Result<(), ChainError> {
-        self.check_netuid(netuid)?;
-        let mut st = self.state.lock().expect("chain lock");
-        let uid = Self::uid_of(&st, &signer.public())?;
-        st.neurons[uid as usize].stake += amount.max(0.0);
-        self.persist(&st)
+        self.with_state(|st| {
+            self.check_netuid(netuid)?;
+            let uid = Self::uid_of(st, &signer.public())?;
+            st.neurons[uid as usize].stake += amount.max(0.0);
+            Ok(())
+        })
     }
 
     async fn set_commitment(
@@ -508,34 +513,7 @@ impl ChainClient for DevChain {
         netuid: u16,
         data: Vec<u8>,
     ) -> Result<(), ChainError> {
-        self.check_netuid(netuid)?;
-        if data.len() > self.cfg.max_commitment_bytes {
-            return Err(ChainError::CommitmentTooLarge {
-                len: data.len(),
-                max: self.cfg.max_commitment_bytes,
-            });
-        }
-        let mut st = self.state.lock().expect("chain lock");
-        let hotkey = signer.public();
-        let uid = Self::uid_of(&st, &hotkey)?;
-        let epoch = st.epochs;
-        let used = match st.used_space.get(&uid) {
-            Some((e, used)) if *e == epoch => *used,
-            _ => 0,
-        };
-        let limit = self.cfg.commitment_space_per_epoch;
-        if used + data.len() > limit {
-            return Err(ChainError::SpaceLimitExceeded {
-                used,
-                requested: data.len(),
-                limit,
-            });
-        }
-        st.used_space.insert(uid, (epoch, used + data.len()));
-        let block = st.block;
-        st.commitments.insert(uid, (data, block));
-        Self::log_extrinsic(&mut st, &hotkey, "set_commitment");
-        self.persist(&st)
+        self.with_state(|st| self.set_commitment_in(st, signer.public(), netuid, data))
     }
 
     async fn set_weights(
@@ -546,21 +524,9 @@ impl ChainClient for DevChain {
         values: Vec<u16>,
         version_key: u64,
     ) -> Result<(), ChainError> {
-        self.check_netuid(netuid)?;
-        if self.cfg.commit_reveal_enabled {
-            return Err(ChainError::CommitRevealEnabled);
-        }
-        let mut st = self.state.lock().expect("chain lock");
-        let hotkey = signer.public();
-        let uid = Self::uid_of(&st, &hotkey)? as usize;
-        self.check_weights(&st, uid, &uids, &values, version_key, true)?;
-        let block = st.block;
-        let n = &mut st.neurons[uid];
-        Self::store_weights(n, uids, values);
-        n.last_update = block;
-        n.weights_called = true;
-        Self::log_extrinsic(&mut st, &hotkey, "set_weights");
-        self.persist(&st)
+        self.with_state(|st| {
+            self.set_weights_in(st, signer.public(), netuid, uids, values, version_key)
+        })
     }
 
     async fn commit_weights(
@@ -569,40 +535,7 @@ impl ChainClient for DevChain {
         netuid: u16,
         commit_hash: [u8; 32],
     ) -> Result<(), ChainError> {
-        self.check_netuid(netuid)?;
-        if !self.cfg.commit_reveal_enabled {
-            return Err(ChainError::CommitRevealDisabled);
-        }
-        let mut st = self.state.lock().expect("chain lock");
-        let hotkey = signer.public();
-        let uid = Self::uid_of(&st, &hotkey)? as usize;
-        let block = st.block;
-        if let Some(blocks_left) = self.rate_limited(&st.neurons[uid], block) {
-            return Err(ChainError::CommittingWeightsTooFast { blocks_left });
-        }
-        let live = st.neurons[uid]
-            .commits
-            .iter()
-            .filter(|c| !self.is_expired(&st, c))
-            .count();
-        if live >= MAX_UNREVEALED_COMMITS {
-            return Err(ChainError::TooManyUnrevealedCommits);
-        }
-        let epoch = st.epochs;
-        let period = self.cfg.reveal_period_epochs;
-        let n = &mut st.neurons[uid];
-        // Expired commits go first, as on chain.
-        n.commits
-            .retain(|c| epoch <= c.commit_epoch.saturating_add(period));
-        n.commits.push(WeightCommit {
-            hash: commit_hash,
-            commit_block: block,
-            commit_epoch: epoch,
-        });
-        n.last_update = block;
-        n.weights_called = true;
-        Self::log_extrinsic(&mut st, &hotkey, "commit_weights");
-        self.persist(&st)
+        self.with_state(|st| self.commit_weights_in(st, signer.public(), netuid, commit_hash))
     }
 
     async fn reveal_weights(
@@ -614,53 +547,13 @@ impl ChainClient for DevChain {
         salt: Vec<u16>,
         version_key: u64,
     ) -> Result<(), ChainError> {
-        self.check_netuid(netuid)?;
-        if !self.cfg.commit_reveal_enabled {
-            return Err(ChainError::CommitRevealDisabled);
-        }
-        let mut st = self.state.lock().expect("chain lock");
-        let hotkey = signer.public();
-        let uid = Self::uid_of(&st, &hotkey)? as usize;
-        let commits = &st.neurons[uid].commits;
-        if commits.is_empty() {
-            return Err(ChainError::NoWeightsCommitFound);
-        }
-        let hash = commit_hash(
-            &hotkey,
-            netuid_index(netuid, 0),
-            &uids,
-            &values,
-            &salt,
+        let reveal = Reveal {
+            uids,
+            values,
+            salt,
             version_key,
-        );
-        let (expired, live): (Vec<_>, Vec<_>) = commits
-            .iter()
-            .enumerate()
-            .partition(|(_, c)| self.is_expired(&st, c));
-        let expired_match = expired.iter().any(|(_, c)| c.hash == hash);
-        let Some(&(position, found)) = live.iter().find(|(_, c)| c.hash == hash) else {
-            return Err(if expired_match {
-                ChainError::ExpiredWeightCommit
-            } else if live.is_empty() {
-                ChainError::NoWeightsCommitFound
-            } else {
-                ChainError::InvalidRevealCommitHashNotMatch
-            });
         };
-        if st.epochs
-            != found
-                .commit_epoch
-                .saturating_add(self.cfg.reveal_period_epochs)
-        {
-            return Err(ChainError::RevealTooEarly);
-        }
-        self.check_weights(&st, uid, &uids, &values, version_key, false)?;
-        let n = &mut st.neurons[uid];
-        // The revealed commit and every older one leave the queue, as on chain.
-        n.commits.drain(..=position);
-        Self::store_weights(n, uids, values);
-        Self::log_extrinsic(&mut st, &hotkey, "reveal_weights");
-        self.persist(&st)
+        self.with_state(|st| self.reveal_weights_in(st, signer.public(), netuid, reveal))
     }
 
     async fn weights_params(&self, netuid: u16) -> Result<WeightsParams, ChainError> {
@@ -693,10 +586,17 @@ impl ChainClient for DevChain {
     }
 }
 
+#[path = "dev_calls_in.rs"]
+mod calls_in;
+#[path = "dev_extrinsics.rs"]
+mod extrinsics;
 #[path = "dev_node.rs"]
 mod node;
 #[path = "dev_runtime_api.rs"]
 mod runtime_api;
+use calls_in::Reveal;
+use extrinsics::Account;
+pub use extrinsics::{DEV_ACCOUNTS, DEV_ENDOWMENT};
 pub use node::{BLOCK_HASH_COUNT, Storage as DevStorage};
 pub use runtime_api::METHODS as DEV_RUNTIME_APIS;
 

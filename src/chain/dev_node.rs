@@ -4,12 +4,14 @@
 //! `connito devnet`'s JSON-RPC answers from.
 //!
 //! Storage is served as of the best block whatever block a client names (the dev chain keeps no
-//! history); a block older than the last [`BLOCK_HASH_COUNT`] is unknown.
+//! history), except `System.Events`, which is the named block's; a block older than the last
+//! [`BLOCK_HASH_COUNT`] is unknown.
 
 use std::collections::BTreeMap;
 
 use parity_scale_codec::Encode;
 
+use super::super::extrinsic::ExtrinsicError;
 use super::super::hashing::{blake2_256, hash_key};
 use super::super::metadata::ChainMetadata;
 use super::super::rpc::{Header, NodeView};
@@ -126,6 +128,25 @@ fn commitment_storage(s: &mut Storage, st: &State, netuid: u16) {
     }
 }
 
+/// `System.Account`: `AccountInfo { nonce, consumers, providers, sufficients, data: { free,
+/// reserved, frozen, flags } }`; an account with a balance has one provider.
+fn account_storage(s: &mut Storage, accounts: &[([u8; 32], super::Account)]) {
+    for (who, a) in accounts {
+        let providers = u32::from(a.free > 0);
+        let value = (
+            a.nonce, 0_u32, providers, 0_u32, a.free, 0_u64, 0_u64, 0_u128,
+        )
+            .encode();
+        put(s, "System", "Account", &[who.encode()], value);
+    }
+}
+
+/// The key of `System.Events`.
+fn events_key() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| super::super::hashing::storage_prefix("System", "Events"))
+}
+
 impl DevChain {
     /// Block `number`'s hash (any number; only the last [`BLOCK_HASH_COUNT`] are served).
     pub fn block_hash_of(&self, number: u64) -> Hash32 {
@@ -135,8 +156,12 @@ impl DevChain {
 
     /// The dev chain's state as finney's storage items, at the best block.
     pub fn storage_snapshot(&self) -> Storage {
+        let accounts = self.accounts();
+        let events = self.block_body(self.best().0).events;
         let st = self.state.lock().expect("chain lock");
         let mut s = Storage::new();
+        account_storage(&mut s, &accounts);
+        s.insert(events_key().to_vec(), events);
         put(&mut s, "System", "Number", &[], (st.block as u32).encode());
         let first = st.block.saturating_sub(BLOCK_HASH_COUNT - 1);
         for n in std::iter::once(0).chain(first.max(1)..=st.block) {
@@ -206,13 +231,19 @@ impl NodeView for DevChain {
         })
     }
 
-    fn storage(&self, key: &[u8], _at: Option<Hash32>) -> Option<Vec<u8>> {
-        self.storage_snapshot().remove(key)
+    fn storage(&self, key: &[u8], at: Option<Hash32>) -> Option<Vec<u8>> {
+        self.storage_many(&[key.to_vec()], at).pop().flatten()
     }
 
-    fn storage_many(&self, keys: &[Vec<u8>], _at: Option<Hash32>) -> Vec<Option<Vec<u8>>> {
+    fn storage_many(&self, keys: &[Vec<u8>], at: Option<Hash32>) -> Vec<Option<Vec<u8>>> {
         let snapshot = self.storage_snapshot();
-        keys.iter().map(|k| snapshot.get(k).cloned()).collect()
+        let at_number = at.and_then(|h| self.number_of(&h));
+        keys.iter()
+            .map(|k| match at_number {
+                Some(n) if k.as_slice() == events_key() => Some(self.block_body(n).events),
+                _ => snapshot.get(k).cloned(),
+            })
+            .collect()
     }
 
     fn keys_paged(&self, prefix: &[u8], count: usize, start: Option<&[u8]>) -> Vec<Vec<u8>> {
@@ -251,5 +282,18 @@ impl NodeView for DevChain {
             .at_version(14)
             .expect("V14 is served")
             .to_vec()
+    }
+
+    fn block_extrinsics(&self, at: Hash32) -> Option<Vec<Vec<u8>>> {
+        let number = self.number_of(&at)?;
+        Some(self.block_body(number).extrinsics)
+    }
+
+    fn submit_extrinsic(&self, bytes: &[u8]) -> Result<Hash32, ExtrinsicError> {
+        DevChain::submit_extrinsic(self, bytes)
+    }
+
+    fn account_next_index(&self, account: &[u8; 32]) -> u32 {
+        self.next_index(account)
     }
 }

@@ -2,28 +2,17 @@
 //! (`src/chain/rpc_tests.rs` checks every answer against the metadata's output type).
 //!
 //! What the dev chain does not model is encoded as a node with no such data would: coldkey =
-//! hotkey, no axon or prometheus info, no subnet identity, zero rank, trust, pruning score and
+//! hotkey for a uid registered in-process (no coldkey known), no prometheus info, no subnet identity, zero rank, trust, pruning score and
 //! pool emissions. Stake and emission are in rao (the dev chain's units × 1e9).
 
 use parity_scale_codec::{Compact, Decode, Encode};
 
+use super::super::Axon as AxonInfo;
 use super::super::runtime_api::RuntimeCallError;
 use super::node::{saturating_u16, u16_proportion};
 use super::{DevChain, Neuron, State};
 
 type AccountId = [u8; 32];
-
-#[derive(Encode, Default)]
-struct AxonInfo {
-    block: u64,
-    version: u32,
-    ip: u128,
-    port: u16,
-    ip_type: u8,
-    protocol: u8,
-    placeholder1: u8,
-    placeholder2: u8,
-}
 
 #[derive(Encode, Default)]
 struct PrometheusInfo {
@@ -64,13 +53,13 @@ fn rao(x: f64) -> u64 {
 fn neuron_lite(netuid: u16, uid: usize, n: &Neuron) -> NeuronInfoLite {
     NeuronInfoLite {
         hotkey: n.hotkey,
-        coldkey: n.hotkey,
+        coldkey: n.coldkey(),
         uid: Compact(uid as u16),
         netuid: Compact(netuid),
         active: n.active,
-        axon_info: AxonInfo::default(),
+        axon_info: n.axon.unwrap_or_default(),
         prometheus_info: PrometheusInfo::default(),
-        stake: vec![(n.hotkey, Compact(rao(n.stake)))],
+        stake: vec![(n.coldkey(), Compact(rao(n.stake)))],
         rank: Compact(0),
         emission: Compact(rao(n.emission)),
         incentive: Compact(u16_proportion(n.incentive)),
@@ -225,8 +214,8 @@ impl DevChain {
             activity_cutoff: clamp16(y.activity_cutoff),
             registration_allowed: true,
             target_regs_per_interval: Compact(0),
-            min_burn: Compact(0),
-            max_burn: Compact(0),
+            min_burn: Compact(c.burn),
+            max_burn: Compact(c.burn),
             bonds_moving_avg: Compact(y.bonds_moving_average.max(0.0) as u64),
             max_regs_per_block: Compact(0),
             serving_rate_limit: Compact(0),
@@ -284,7 +273,7 @@ impl DevChain {
             max_validators: h.max_validators,
             num_uids: Compact(st.neurons.len() as u16),
             max_uids: Compact(c.max_uids),
-            burn: Compact(0),
+            burn: Compact(c.burn),
             difficulty: h.difficulty,
             registration_allowed: h.registration_allowed,
             pow_registration_allowed: false,
@@ -305,9 +294,9 @@ impl DevChain {
             alpha_low: h.alpha_low,
             bonds_moving_avg: h.bonds_moving_avg,
             hotkeys: per_uid(st, |n| n.hotkey),
-            coldkeys: per_uid(st, |n| n.hotkey),
+            coldkeys: per_uid(st, Neuron::coldkey),
             identities: per_uid(st, |_| None),
-            axons: per_uid(st, |_| AxonInfo::default()),
+            axons: per_uid(st, |n| n.axon.unwrap_or_default()),
             active: per_uid(st, |n| n.active),
             validator_permit: per_uid(st, |n| n.validator_permit),
             pruning_score: zero16(st),

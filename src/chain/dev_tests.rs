@@ -612,6 +612,8 @@ fn state_saved_before_commit_reveal_still_loads() {
         cfg: cfg(),
         state: Mutex::new(st),
         store: None,
+        pool: Mutex::default(),
+        bodies: Mutex::default(),
     };
     assert!(matches!(
         run(c.set_weights(&v, 102, vec![1], vec![1], 0)),

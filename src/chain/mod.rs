@@ -8,6 +8,9 @@
 
 mod commit;
 mod dev;
+pub mod dev_calls;
+pub mod dispatch;
+pub mod extrinsic;
 pub mod hashing;
 pub mod metadata;
 pub mod rpc;
@@ -15,7 +18,10 @@ pub mod runtime_api;
 pub mod scale_check;
 
 pub use commit::{commit_hash, commit_preimage, encode_compact, netuid_index};
-pub use dev::{BLOCK_HASH_COUNT, DEV_RUNTIME_APIS, DevChain, DevChainConfig, DevStorage};
+pub use dev::{
+    BLOCK_HASH_COUNT, DEV_ACCOUNTS, DEV_ENDOWMENT, DEV_RUNTIME_APIS, DevChain, DevChainConfig,
+    DevStorage,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +53,24 @@ pub struct NeuronInfo {
     pub validator_trust: f64,
     /// Emission received at the last epoch.
     pub emission: f64,
+}
+
+/// Where a neuron serves (Subtensor's `AxonInfo`, as `serve_axon` sets it).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, parity_scale_codec::Encode,
+)]
+pub struct Axon {
+    /// Block of the last `serve_axon`.
+    pub block: u64,
+    pub version: u32,
+    /// IPv4 in the low 32 bits, or IPv6.
+    pub ip: u128,
+    pub port: u16,
+    /// 4 or 6.
+    pub ip_type: u8,
+    pub protocol: u8,
+    pub placeholder1: u8,
+    pub placeholder2: u8,
 }
 
 /// A hotkey's commitment (Commitments pallet, `CommitmentOf`), with the block it was set at.
@@ -136,6 +160,32 @@ pub enum ChainError {
     },
     #[error("WeightVecLengthIsLow: {len} weights, at least {min}")]
     WeightVecLengthIsLow { len: usize, min: usize },
+    #[error("NotEnoughBalanceToStake")]
+    NotEnoughBalanceToStake,
+    #[error("AmountTooLow: a stake must be more than 0")]
+    AmountTooLow,
+    #[error("HotKeyAccountNotExists")]
+    HotKeyAccountNotExists,
+    #[error("HotKeyNotRegisteredInNetwork")]
+    HotKeyNotRegisteredInNetwork,
+    #[error("InvalidIpType: {0} (4 or 6)")]
+    InvalidIpType(u8),
+    #[error("InvalidIpAddress")]
+    InvalidIpAddress,
+    #[error("TooManyFieldsInCommitmentInfo: {0} fields, devnet stores one")]
+    TooManyFieldsInCommitmentInfo(usize),
+    #[error("Token(FundsUnavailable): the balance is too low")]
+    FundsUnavailable,
+    #[error("Token(BelowMinimum): a new account needs the existential deposit")]
+    BelowMinimum,
+    #[error(
+        "Token(NotExpendable): the transfer would take the sender below the existential deposit"
+    )]
+    NotExpendable,
+    #[error("CannotLookup: the address is not an account id")]
+    CannotLookup,
+    #[error("unsupported by devnet: {0}")]
+    Unsupported(String),
     #[error("block {0} is not known")]
     UnknownBlock(u64),
     #[error("chain storage: {0}")]

@@ -9,7 +9,9 @@
 
 use serde_json::{Value, json};
 
+use super::extrinsic::ExtrinsicError;
 use super::runtime_api::{RuntimeCallError, RuntimeVersion};
+use crate::submission::keys::ss58_decode;
 use crate::tensors::Hash32;
 
 /// Largest request body accepted (HTTP body or WebSocket message).
@@ -36,6 +38,10 @@ pub const METHODS: &[&str] = &[
     "state_getKeysPaged",
     "state_getKeysPagedAt",
     "state_queryStorageAt",
+    "chain_getBlock",
+    "author_submitExtrinsic",
+    "system_accountNextIndex",
+    "account_nextIndex",
 ];
 
 /// A block header as `chain_getHeader` prints it.
@@ -70,6 +76,12 @@ pub trait NodeView {
     fn runtime_version(&self) -> RuntimeVersion;
     /// Raw V14 metadata (`state_getMetadata`).
     fn metadata_v14(&self) -> Vec<u8>;
+    /// The extrinsics of block `at` as submitted; `None` for an unknown block.
+    fn block_extrinsics(&self, at: Hash32) -> Option<Vec<Vec<u8>>>;
+    /// Checks an extrinsic and queues it for the next block; its hash.
+    fn submit_extrinsic(&self, bytes: &[u8]) -> Result<Hash32, ExtrinsicError>;
+    /// The nonce the next extrinsic of `account` must carry.
+    fn account_next_index(&self, account: &[u8; 32]) -> u32;
 }
 
 /// A JSON-RPC error.
@@ -87,6 +99,9 @@ pub enum RpcError {
     Execution(String),
     #[error("Request too large: {0} bytes, at most {MAX_REQUEST_BYTES}")]
     TooLarge(usize),
+    /// An extrinsic refused at submission (codes 1001-1014, as a node's author API).
+    #[error("{0}")]
+    Extrinsic(ExtrinsicError),
 }
 
 impl RpcError {
@@ -97,12 +112,26 @@ impl RpcError {
             RpcError::MethodNotFound(_) => -32601,
             RpcError::InvalidParams(_) => -32602,
             RpcError::Execution(_) => 4003,
+            RpcError::Extrinsic(e) => e.code(),
+        }
+    }
+
+    /// The JSON-RPC error object (`data` only where a node sends one).
+    pub fn error_object(&self) -> Value {
+        match self {
+            RpcError::Extrinsic(e) => match e.message_and_data() {
+                (message, Some(data)) => {
+                    json!({"code": self.code(), "message": message, "data": data})
+                }
+                (message, None) => json!({"code": self.code(), "message": message}),
+            },
+            other => json!({"code": other.code(), "message": other.to_string()}),
         }
     }
 
     /// The JSON-RPC error response for request `id`.
     pub fn response(&self, id: &Value) -> Value {
-        json!({"jsonrpc": "2.0", "id": id, "error": {"code": self.code(), "message": self.to_string()}})
+        json!({"jsonrpc": "2.0", "id": id, "error": self.error_object()})
     }
 }
 
@@ -252,8 +281,46 @@ pub fn answer(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
         }
         "state_getKeysPaged" | "state_getKeysPagedAt" => keys_paged(node, r)?,
         "state_queryStorageAt" => query_storage_at(node, r)?,
+        "chain_getBlock" => get_block(node, r)?,
+        "author_submitExtrinsic" => json!(hex0x(&submit(node, r)?)),
+        "system_accountNextIndex" | "account_nextIndex" => {
+            json!(node.account_next_index(&account_param(r, 0)?))
+        }
         other => return Err(RpcError::MethodNotFound(other.to_string())),
     })
+}
+
+/// An account given as an SS58 address (any prefix) or 32-byte hex.
+pub fn account_param(r: &Request, i: usize) -> Result<[u8; 32], RpcError> {
+    let s = param(r, i)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::InvalidParams(format!("param {i} must be an account")))?;
+    if s.starts_with("0x") {
+        return parse_hex(s)?
+            .try_into()
+            .map_err(|_| RpcError::InvalidParams(format!("param {i} is not 32 bytes")));
+    }
+    ss58_decode(s)
+        .map(|(k, _)| k)
+        .map_err(|e| RpcError::InvalidParams(format!("param {i}: {e}")))
+}
+
+/// `author_submitExtrinsic`'s work (also the first step of `author_submitAndWatchExtrinsic`).
+pub fn submit(node: &dyn NodeView, r: &Request) -> Result<Hash32, RpcError> {
+    let bytes = match param(r, 0) {
+        Some(Value::String(s)) => parse_hex(s)?,
+        _ => return Err(RpcError::InvalidParams("param 0 must be hex".into())),
+    };
+    node.submit_extrinsic(&bytes).map_err(RpcError::Extrinsic)
+}
+
+fn get_block(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
+    let at = hash_param(r, 0)?.unwrap_or(node.best().1);
+    let (Some(header), Some(xs)) = (node.header(Some(at)), node.block_extrinsics(at)) else {
+        return Ok(Value::Null);
+    };
+    let xs: Vec<String> = xs.iter().map(|x| hex0x(x)).collect();
+    Ok(json!({"block": {"header": header_json(&header), "extrinsics": xs}, "justifications": null}))
 }
 
 /// Most keys one `state_getKeysPaged` returns (a node's limit).

@@ -167,6 +167,12 @@ impl Store {
         }
     }
 
+    /// Removes `k` from `tree` (absent is fine).
+    pub fn remove(&self, tree: &str, k: &[u8]) -> Result<(), StoreError> {
+        self.db.open_tree(tree)?.remove(k)?;
+        Ok(())
+    }
+
     /// Inserts only if absent; returns false when a value was already there (check-and-record in
     /// one atomic step, so two writers can never both win).
     pub fn insert_new<T: Serialize>(

@@ -130,9 +130,84 @@ fn base58_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Why a string is not an SS58 account address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Ss58Error {
+    #[error("not base58")]
+    NotBase58,
+    #[error("not a 32-byte account address ({0} bytes)")]
+    Length(usize),
+    #[error("bad checksum")]
+    Checksum,
+}
+
+/// The public key and prefix of an SS58 address of a 32-byte account (one- or two-byte prefix).
+pub fn ss58_decode(address: &str) -> Result<([u8; 32], u16), Ss58Error> {
+    let bytes = base58_decode(address).ok_or(Ss58Error::NotBase58)?;
+    let (prefix, rest) = match bytes.first() {
+        Some(&b) if b < 64 => (u16::from(b), &bytes[1..]),
+        Some(&b) if b < 128 && bytes.len() > 1 => {
+            let lower = (u16::from(b) << 2) | (u16::from(bytes[1]) >> 6);
+            let upper = u16::from(bytes[1] & 0x3f);
+            ((lower & 0xff) | (upper << 8), &bytes[2..])
+        }
+        _ => return Err(Ss58Error::Length(bytes.len())),
+    };
+    if rest.len() != 34 {
+        return Err(Ss58Error::Length(rest.len()));
+    }
+    let public: [u8; 32] = rest[..32].try_into().expect("32 bytes");
+    if ss58(&public, prefix) != address {
+        return Err(Ss58Error::Checksum);
+    }
+    Ok((public, prefix))
+}
+
+fn base58_decode(s: &str) -> Option<Vec<u8>> {
+    let zeros = s.bytes().take_while(|&c| c == b'1').count();
+    // Little-endian base-256 digits.
+    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
+    for c in s.bytes().skip(zeros) {
+        let mut carry = BASE58_ALPHABET.iter().position(|&a| a == c)? as u32;
+        for b in bytes.iter_mut() {
+            carry += u32::from(*b) * 58;
+            *b = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            bytes.push((carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    let mut out = vec![0u8; zeros];
+    out.extend(bytes.iter().rev());
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ss58_decode_roundtrip_and_errors() {
+        let alice = alice_public();
+        let addr = ss58(&alice, 42);
+        assert_eq!(ss58_decode(&addr), Ok((alice, 42)));
+        let two_byte = ss58(&alice, 1000);
+        assert_eq!(ss58_decode(&two_byte), Ok((alice, 1000)));
+        let mut bad = addr.clone().into_bytes();
+        let last = bad.len() - 1;
+        bad[last] = if bad[last] == b'z' { b'y' } else { b'z' };
+        let table = [
+            ("0OIl", Ss58Error::NotBase58),
+            ("", Ss58Error::Length(0)),
+            (std::str::from_utf8(&bad).unwrap(), Ss58Error::Checksum),
+        ];
+        for (input, want) in table {
+            assert_eq!(ss58_decode(input).map(|_| ()), Err(want), "{input:?}");
+        }
+        assert!(matches!(ss58_decode("5Grw"), Err(Ss58Error::Length(_))));
+    }
 
     const ALICE: &str = "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d";
 

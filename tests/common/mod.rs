@@ -19,16 +19,17 @@ impl Drop for Devnet {
 
 /// Starts devnet on a free port (100 ms blocks) and reads the port from its first line on
 /// stderr.
+#[allow(dead_code)] // not every test binary uses both starters
 pub fn start(dir: &Path) -> Devnet {
+    start_with(dir, &["--block-time-ms", "100"])
+}
+
+/// Starts devnet with extra arguments (block time, config).
+pub fn start_with(dir: &Path, args: &[&str]) -> Devnet {
     let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
-        .args([
-            "devnet",
-            "--port",
-            "0",
-            "--block-time-ms",
-            "100",
-            "--data-dir",
-        ])
+        .args(["devnet", "--port", "0"])
+        .args(args)
+        .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stderr(Stdio::piped())
