@@ -1,19 +1,24 @@
 //! `connito bench devnet`: the dev chain at subnet scale, as devnet runs it (sled, every block
-//! and call durable). `uids` registered, the first `validators` staked; every tempo each
-//! validator commits weights on all miners (commit-reveal on, period 1) and reveals the previous
-//! tempo's commit, spread over the tempo. Per block it times the calls of that block plus
-//! sealing it, against the block time; after each epoch it times `get_metagraph`,
-//! `get_neurons_lite` and a `state_getKeysPaged` page through devnet's JSON-RPC handler.
+//! durable). `uids` registered, the first `validators` staked; every tempo each validator
+//! commits weights on all miners (commit-reveal on, period 1) and reveals the previous tempo's
+//! commit, spread over the tempo, as signed extrinsics through devnet's JSON-RPC handler
+//! (`author_submitExtrinsic`: hex and SCALE decoding, era, signature and nonce checks). Per
+//! block it times submitting that block's extrinsics plus sealing it (their execution and
+//! `System.Events`), against the block time; signing is the client's and is not timed. After
+//! each epoch it times `get_metagraph`, `get_neurons_lite` and a `state_getKeysPaged` page.
 //!
-//! Calls go straight to the chain (devnet does not take extrinsics yet), so signature checks
-//! and the socket are not in the figures.
+//! The socket is not in the figures (`tests/devnet.rs` drives the same handler over it).
 
 use std::time::Instant;
 
+use connito::chain::dispatch::outcomes;
+use connito::chain::extrinsic::{Era, sign};
+use connito::chain::metadata::ChainMetadata;
 use connito::chain::rpc::{NodeView, handle_body};
 use connito::chain::{ChainClient, DevChain, DevChainConfig, commit_hash};
 use connito::store::Store;
 use connito::submission::Hotkey;
+use parity_scale_codec::Encode;
 use serde::Serialize;
 use serde_json::json;
 
@@ -55,8 +60,10 @@ pub struct DevnetBench {
     pub tempo: u64,
     pub blocks: u64,
     pub block_time_ms: f64,
-    /// Calls of a block plus sealing it.
+    /// Submitting a block's extrinsics plus sealing it.
     pub block: Timing,
+    /// One `author_submitExtrinsic` (a commit or a reveal).
+    pub submit: Timing,
     pub blocks_over_budget: usize,
     pub commits: usize,
     pub reveals: usize,
@@ -92,6 +99,48 @@ fn rpc_ms(chain: &DevChain, method: &str, params: serde_json::Value) -> (f64, us
     (elapsed, len)
 }
 
+/// A signed `SubtensorModule` call of validator `k` (mortal, 64 blocks, as clients sign).
+fn extrinsic(chain: &DevChain, k: &Hotkey, nonce: u32, name: &str, args: impl Encode) -> String {
+    let (p, c) = ChainMetadata::finney()
+        .call_index("SubtensorModule", name)
+        .expect("in finney");
+    let mut call = vec![p, c];
+    call.extend(args.encode());
+    let best = chain.best().0;
+    let era = Era::mortal(64, best);
+    let birth = chain.block_hash_of(era.birth(best + 1));
+    let bytes = sign(k, &call, era, nonce, &chain.signing_context(), &birth);
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// The extrinsics validator `v` sends at the start of `epoch`: a reveal of the last epoch's
+/// commit (from epoch 1), then this epoch's commit; `true` marks the commit.
+fn validator_extrinsics(
+    chain: &DevChain,
+    o: &DevnetBenchOpts,
+    k: &Hotkey,
+    v: u16,
+    epoch: u64,
+    nonce: &mut u32,
+) -> Vec<(bool, String)> {
+    let salt = vec![v, 1, 2, 3];
+    let mut out = vec![];
+    if epoch > 0 {
+        let (u, w) = weights(v, epoch - 1, o.uids, o.validators);
+        let args = (102_u16, u, w, salt.clone(), 0_u64);
+        out.push((false, extrinsic(chain, k, *nonce, "reveal_weights", args)));
+        *nonce += 1;
+    }
+    let (u, w) = weights(v, epoch, o.uids, o.validators);
+    let h = commit_hash(&k.public(), 102, &u, &w, &salt, 0);
+    out.push((
+        true,
+        extrinsic(chain, k, *nonce, "commit_weights", (102_u16, h)),
+    ));
+    *nonce += 1;
+    out
+}
+
 async fn setup(chain: &DevChain, o: &DevnetBenchOpts) -> anyhow::Result<Vec<Hotkey>> {
     let keys: Vec<Hotkey> = (0..o.uids)
         .map(|i| Hotkey::dev(&format!("bench-{i}")))
@@ -123,31 +172,42 @@ pub async fn run(o: &DevnetBenchOpts) -> anyhow::Result<DevnetBench> {
     let chain = DevChain::open(cfg, Store::open(&dir.path().join("chain"))?, 1, 0)?;
     let keys = setup(&chain, o).await?;
     let (mut block_ms, mut mg, mut nl, mut kp) = (vec![], vec![], vec![], vec![]);
+    let mut submit_ms = vec![];
     let (mut commits, mut reveals, mut rejected, mut mg_bytes) = (0, 0, 0, 0);
+    let mut nonces = vec![0_u32; usize::from(o.validators)];
     let blocks = o.tempo * o.epochs;
     for b in 0..blocks {
         let (epoch, offset) = (b / o.tempo, b % o.tempo);
+        // Validator v acts at offset v (mod tempo).
+        let xts: Vec<(bool, String)> = (0..o.validators)
+            .filter(|&v| u64::from(v) % o.tempo == offset)
+            .flat_map(|v| {
+                let (k, n) = (&keys[usize::from(v)], &mut nonces[usize::from(v)]);
+                validator_extrinsics(&chain, o, k, v, epoch, n)
+            })
+            .collect();
         let t = Instant::now();
-        // Validator v acts at offset v (mod tempo): reveal last epoch's commit, commit this one's.
-        for v in (0..o.validators).filter(|&v| u64::from(v) % o.tempo == offset) {
-            let k = &keys[usize::from(v)];
-            let salt = [v, 1, 2, 3];
-            if epoch > 0 {
-                let (u, w) = weights(v, epoch - 1, o.uids, o.validators);
-                match chain.reveal_weights(k, 102, u, w, salt.to_vec(), 0).await {
-                    Ok(()) => reveals += 1,
-                    Err(_) => rejected += 1,
-                }
-            }
-            let (u, w) = weights(v, epoch, o.uids, o.validators);
-            let h = commit_hash(&k.public(), 102, &u, &w, &salt, 0);
-            match chain.commit_weights(k, 102, h).await {
-                Ok(()) => commits += 1,
-                Err(_) => rejected += 1,
+        let mut accepted = vec![];
+        for (is_commit, x) in xts {
+            let (elapsed, hash_len) = rpc_ms(&chain, "author_submitExtrinsic", json!([x]));
+            submit_ms.push(elapsed);
+            if hash_len == 32 {
+                accepted.push(is_commit);
+            } else {
+                rejected += 1;
             }
         }
-        chain.produce_block()?;
+        let head = chain.produce_block()?;
         block_ms.push(ms(t));
+        let events = chain.block_body(head.number).events;
+        let results = outcomes(&events).unwrap_or_default();
+        for (r, is_commit) in results.iter().zip(accepted) {
+            match (r, is_commit) {
+                (Ok(()), true) => commits += 1,
+                (Ok(()), false) => reveals += 1,
+                (Err(_), _) => rejected += 1,
+            }
+        }
         if offset == o.tempo - 1 {
             let (t, len) = rpc_ms(
                 &chain,
@@ -188,6 +248,7 @@ pub async fn run(o: &DevnetBenchOpts) -> anyhow::Result<DevnetBench> {
         blocks,
         block_time_ms: o.block_time_ms,
         block: Timing::of(block_ms),
+        submit: Timing::of(submit_ms),
         blocks_over_budget: over,
         commits,
         reveals,

@@ -460,7 +460,7 @@ fn bench_devnet_cmd(cmd: &BenchCmd) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "devnet, {} uids, {} validators, tempo {}: block {:.1} ms mean, {:.1} p99, {:.1} max ({} of {} over {} ms); get_metagraph {:.1} ms mean, {:.1} max ({} bytes); get_neurons_lite {:.1} ms; {} commits, {} reveals, {} rejected",
+            "devnet, {} uids, {} validators, tempo {}: block {:.1} ms mean, {:.1} p99, {:.1} max ({} of {} over {} ms); author_submitExtrinsic {:.2} ms mean, {:.2} max; get_metagraph {:.1} ms mean, {:.1} max ({} bytes); get_neurons_lite {:.1} ms; {} commits, {} reveals, {} rejected",
             r.uids,
             r.validators,
             r.tempo,
@@ -470,6 +470,8 @@ fn bench_devnet_cmd(cmd: &BenchCmd) -> anyhow::Result<()> {
             r.blocks_over_budget,
             r.blocks,
             r.block_time_ms,
+            r.submit.mean_ms,
+            r.submit.max_ms,
             r.get_metagraph.mean_ms,
             r.get_metagraph.max_ms,
             r.metagraph_bytes,

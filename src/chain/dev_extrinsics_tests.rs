@@ -44,28 +44,11 @@ fn transfer(to: &Hotkey, value: u64) -> Vec<u8> {
     )
 }
 
-/// `(pallet, error)` indices of the failures among a block's events, `None` for successes.
+/// The encoded dispatch error of each extrinsic in a block, `None` for a success.
 fn outcomes(c: &DevChain, block: u64) -> Vec<Option<Vec<u8>>> {
     let ev = c.block_body(block).events;
-    let mut input = &ev[1..];
-    let mut out = vec![];
-    while !input.is_empty() {
-        let (_phase, _i, _pallet, variant) = (input[0], &input[1..5], input[5], input[6]);
-        input = &input[7..];
-        if variant == 0 {
-            out.push(None);
-        } else {
-            let len = match input[0] {
-                3 => 6,
-                7 => 2,
-                _ => 1,
-            };
-            out.push(Some(input[..len].to_vec()));
-            input = &input[len..];
-        }
-        input = &input[5..]; // dispatch info (4 bytes) and an empty topic list
-    }
-    out
+    let out = super::super::super::dispatch::outcomes(&ev).expect("an events blob");
+    out.into_iter().map(Result::err).collect()
 }
 
 fn module_error(name: &str) -> Option<Vec<u8>> {

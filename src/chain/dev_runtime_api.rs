@@ -246,7 +246,6 @@ impl DevChain {
         let c = &self.cfg;
         // The hyperparameters the metagraph repeats, from the one place that sets them.
         let h = self.hyperparams();
-        let text = |s: &str| s.bytes().map(Compact).collect::<Vec<_>>();
         let zero16 = |st: &State| per_uid(st, |_| Compact(0_u16));
         Metagraph {
             netuid: Compact(c.netuid),
@@ -327,20 +326,103 @@ impl DevChain {
 }
 
 /// The chain-state runtime APIs the dev chain answers (`Api_method`).
-pub const METHODS: [&str; 5] = [
+pub const METHODS: [&str; 8] = [
     "NeuronInfoRuntimeApi_get_neurons_lite",
     "NeuronInfoRuntimeApi_get_neuron_lite",
     "SubnetInfoRuntimeApi_get_metagraph",
     "SubnetInfoRuntimeApi_get_subnet_hyperparams",
     "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2",
+    "SubnetInfoRuntimeApi_get_dynamic_info",
+    "SubnetInfoRuntimeApi_get_all_dynamic_info",
+    "SwapRuntimeApi_current_alpha_price",
 ];
 
+/// `DynamicInfo` (spec 365): a subnet's pool and emission summary, as `btcli subnets list`
+/// reads it. The dev chain has no AMM pool: reserves are 0 and the price is 1.
+#[derive(Encode)]
+struct DynamicInfo {
+    netuid: Compact<u16>,
+    owner_hotkey: AccountId,
+    owner_coldkey: AccountId,
+    subnet_name: Vec<Compact<u8>>,
+    token_symbol: Vec<Compact<u8>>,
+    tempo: Compact<u16>,
+    last_step: Compact<u64>,
+    blocks_since_last_step: Compact<u64>,
+    emission: Compact<u64>,
+    alpha_in: Compact<u64>,
+    alpha_out: Compact<u64>,
+    tao_in: Compact<u64>,
+    alpha_out_emission: Compact<u64>,
+    alpha_in_emission: Compact<u64>,
+    tao_in_emission: Compact<u64>,
+    pending_alpha_emission: Compact<u64>,
+    pending_root_emission: Compact<u64>,
+    subnet_volume: Compact<u128>,
+    network_registered_at: Compact<u64>,
+    subnet_identity: Option<()>,
+    /// I96F32 bits: 1.0.
+    moving_price: i128,
+}
+
+fn text(s: &str) -> Vec<Compact<u8>> {
+    s.bytes().map(Compact).collect()
+}
+
+/// Rao per alpha the dev chain quotes (`SwapRuntimeApi_current_alpha_price`): 1 TAO.
+const ALPHA_PRICE: u64 = 1_000_000_000;
+
 impl DevChain {
+    /// Netuid 0 (root, which clients expect first) and the dev chain's subnet.
+    fn dynamic_info(&self, st: &State, netuid: u16) -> Option<DynamicInfo> {
+        let (name, tempo) = match netuid {
+            0 => ("root", 0),
+            n if n == self.cfg.netuid => ("connito devnet", self.cfg.tempo),
+            _ => return None,
+        };
+        Some(DynamicInfo {
+            netuid: Compact(netuid),
+            owner_hotkey: [0; 32],
+            owner_coldkey: [0; 32],
+            subnet_name: text(name),
+            token_symbol: text("\u{3c4}"),
+            tempo: clamp16(tempo),
+            last_step: Compact(st.last_epoch_block),
+            blocks_since_last_step: Compact(st.block - st.last_epoch_block),
+            emission: Compact(0),
+            alpha_in: Compact(0),
+            alpha_out: Compact(0),
+            tao_in: Compact(0),
+            alpha_out_emission: Compact(0),
+            alpha_in_emission: Compact(0),
+            tao_in_emission: Compact(0),
+            pending_alpha_emission: Compact(rao(st.pending_emission)),
+            pending_root_emission: Compact(0),
+            subnet_volume: Compact(0),
+            network_registered_at: Compact(0),
+            subnet_identity: None,
+            moving_price: 1 << 32,
+        })
+    }
+
     fn answer(&self, method: &str, mut data: &[u8]) -> Result<Vec<u8>, RuntimeCallError> {
         let bad = |reason: String| RuntimeCallError::BadArguments {
             method: method.to_string(),
             reason,
         };
+        if method == "SubnetInfoRuntimeApi_get_all_dynamic_info" {
+            if !data.is_empty() {
+                return Err(bad(format!("{} bytes left over", data.len())));
+            }
+            let st = self.state.lock().expect("chain lock");
+            let mut netuids = vec![0, self.cfg.netuid];
+            netuids.dedup();
+            let all: Vec<Option<DynamicInfo>> = netuids
+                .into_iter()
+                .map(|n| self.dynamic_info(&st, n))
+                .collect();
+            return Ok(all.encode());
+        }
         let netuid = u16::decode(&mut data).map_err(|e| bad(e.to_string()))?;
         let uid = match method {
             "NeuronInfoRuntimeApi_get_neuron_lite" => {
@@ -374,6 +456,10 @@ impl DevChain {
             ("SubnetInfoRuntimeApi_get_subnet_hyperparams_v2", _) => ours
                 .then(|| (self.hyperparams(), self.hyperparams_v2_tail()))
                 .encode(),
+            ("SubnetInfoRuntimeApi_get_dynamic_info", _) => self.dynamic_info(&st, netuid).encode(),
+            ("SwapRuntimeApi_current_alpha_price", _) => {
+                if ours { ALPHA_PRICE } else { 0 }.encode()
+            }
             _ => ours.then(|| self.metagraph_of(&st)).encode(),
         })
     }

@@ -127,6 +127,29 @@ pub fn encode_events(outcomes: &[Result<(), DispatchError>]) -> Vec<u8> {
     out
 }
 
+/// Each extrinsic's outcome in an events blob made by [`encode_events`]: `Err` holds the
+/// encoded `DispatchError`. `None` if the blob is not one.
+pub fn outcomes(events: &[u8]) -> Option<Vec<Result<(), Vec<u8>>>> {
+    use parity_scale_codec::Decode;
+    let mut input = events;
+    let n = Compact::<u32>::decode(&mut input).ok()?.0;
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let (head, rest) = input.split_at_checked(7)?; // phase, index, pallet, variant
+        let ok = head[6] == 0;
+        let error_len = match (ok, rest.first()?) {
+            (true, _) => 0,
+            (false, 3) => 6,
+            (false, 7) => 2,
+            (false, _) => 1,
+        };
+        let error = rest.get(..error_len)?.to_vec();
+        input = rest.get(error_len + 5..)?; // dispatch info (4 bytes) and no topics
+        out.push(if ok { Ok(()) } else { Err(error) });
+    }
+    input.is_empty().then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +226,12 @@ mod tests {
         .concat();
         assert_eq!(blob, want);
         assert_eq!(encode_events(&[]), vec![0]);
+        let module = DispatchError::from(&ChainError::RevealTooEarly);
+        let token = DispatchError::Token(TokenError::FundsUnavailable);
+        let mixed = encode_events(&[Ok(()), Err(module), Err(token), Ok(())]);
+        let want = vec![Ok(()), Err(module.encode()), Err(vec![7, 0]), Ok(())];
+        assert_eq!(outcomes(&mixed), Some(want));
+        assert_eq!(outcomes(&mixed[..mixed.len() - 1]), None);
+        assert_eq!(outcomes(&[]), None);
     }
 }

@@ -35,6 +35,7 @@ pub const METHODS: &[&str] = &[
     "state_call",
     "state_getStorage",
     "state_getStorageAt",
+    "state_getKeys",
     "state_getKeysPaged",
     "state_getKeysPagedAt",
     "state_queryStorageAt",
@@ -280,6 +281,17 @@ pub fn answer(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
                 .map_or(Value::Null, |v| json!(hex0x(&v)))
         }
         "state_getKeysPaged" | "state_getKeysPagedAt" => keys_paged(node, r)?,
+        "state_getKeys" => {
+            let prefix = bytes_param(r, 0)?;
+            known(node, hash_param(r, 1)?)?;
+            let keys = node.keys_paged(&prefix, MAX_KEYS_UNPAGED + 1, None);
+            if keys.len() > MAX_KEYS_UNPAGED {
+                return Err(RpcError::InvalidParams(format!(
+                    "more than {MAX_KEYS_UNPAGED} keys: use state_getKeysPaged"
+                )));
+            }
+            json!(keys.iter().map(|k| hex0x(k)).collect::<Vec<_>>())
+        }
         "state_queryStorageAt" => query_storage_at(node, r)?,
         "chain_getBlock" => get_block(node, r)?,
         "author_submitExtrinsic" => json!(hex0x(&submit(node, r)?)),
@@ -325,6 +337,8 @@ fn get_block(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
 
 /// Most keys one `state_getKeysPaged` returns (a node's limit).
 pub const MAX_KEYS_PAGE: usize = 1000;
+/// Most keys `state_getKeys` (unpaged, deprecated on nodes) returns.
+pub const MAX_KEYS_UNPAGED: usize = 10_000;
 
 fn keys_paged(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
     let prefix = bytes_param(r, 0)?;

@@ -226,7 +226,11 @@ fn bad_requests_get_json_rpc_errors() {
 fn metagraph_and_neuron_apis_are_encoded_with_finneys_types() {
     let c = chain();
     let m = ChainMetadata::finney();
-    let calls: [(&str, &str, Vec<u8>); 7] = [
+    let calls: [(&str, &str, Vec<u8>); 11] = [
+        ("SubnetInfoRuntimeApi", "get_dynamic_info", 102_u16.encode()),
+        ("SubnetInfoRuntimeApi", "get_dynamic_info", 0_u16.encode()),
+        ("SubnetInfoRuntimeApi", "get_all_dynamic_info", vec![]),
+        ("SwapRuntimeApi", "current_alpha_price", 102_u16.encode()),
         (
             "SubnetInfoRuntimeApi",
             "get_subnet_hyperparams",
