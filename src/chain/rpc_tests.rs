@@ -1,10 +1,12 @@
 use super::*;
+use crate::chain::extrinsic::{Era, sign};
 use crate::chain::hashing::{blake2_128, storage_prefix};
 use crate::chain::metadata::ChainMetadata;
 use crate::chain::scale_check::check_exact;
 use crate::chain::{ChainClient, DevChain, DevChainConfig};
 use crate::submission::Hotkey;
 use frame_metadata::v14::StorageEntryType;
+use parity_scale_codec::Compact;
 use parity_scale_codec::{Decode, Encode};
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -29,10 +31,50 @@ fn chain() -> DevChain {
     run(c.add_stake(&v, 102, 100.0)).unwrap();
     run(c.set_weights(&v, 102, vec![0, 1], vec![0, 7], 0)).unwrap();
     run(c.set_commitment(&m, 102, b"{\"e\":1}".to_vec())).unwrap();
-    for _ in 0..5 {
+    for _ in 0..4 {
         c.produce_block().unwrap();
     }
+    // The best block (5) holds a success, a module error and a token error (System.Events).
+    let ctx = c.signing_context();
+    let m = ChainMetadata::finney();
+    let call = |pallet: &str, name: &str, args: Vec<u8>| {
+        let (p, i) = m.call_index(pallet, name).unwrap();
+        [vec![p, i], args].concat()
+    };
+    let axon = (
+        102_u16,
+        1_u32,
+        0x0a00_0001_u128,
+        8091_u16,
+        4_u8,
+        0_u8,
+        0_u8,
+        0_u8,
+    )
+        .encode();
+    let calls = [
+        call("SubtensorModule", "serve_axon", axon),
+        call(
+            "SubtensorModule",
+            "commit_weights",
+            (102_u16, [0u8; 32]).encode(),
+        ),
+        call(
+            "Balances",
+            "transfer_keep_alive",
+            (0_u8, m_key(), Compact(5_u64)).encode(),
+        ),
+    ];
+    for (nonce, x) in calls.iter().enumerate() {
+        let bytes = sign(&v, x, Era::Immortal, nonce as u32, &ctx, &ctx.genesis);
+        c.submit_extrinsic(&bytes).unwrap();
+    }
+    c.produce_block().unwrap();
     c
+}
+
+fn m_key() -> [u8; 32] {
+    Hotkey::dev("m").public()
 }
 
 fn call(c: &DevChain, method: &str, params: Value) -> Value {
@@ -119,6 +161,8 @@ fn storage_items_are_keyed_and_typed_as_finneys() {
     }
     for want in [
         "System.Number",
+        "System.Events",
+        "System.Account",
         "SubtensorModule.Keys",
         "SubtensorModule.Weights",
         "Commitments.CommitmentOf",
