@@ -121,23 +121,21 @@ fn validator_extrinsics(
     k: &Hotkey,
     v: u16,
     epoch: u64,
-    nonce: &mut u32,
 ) -> Vec<(bool, String)> {
     let salt = vec![v, 1, 2, 3];
     let mut out = vec![];
+    // The account's next nonce, as a client asks for it (`system_accountNextIndex`).
+    let mut nonce = chain.next_index(&k.public());
     if epoch > 0 {
         let (u, w) = weights(v, epoch - 1, o.uids, o.validators);
         let args = (102_u16, u, w, salt.clone(), 0_u64);
-        out.push((false, extrinsic(chain, k, *nonce, "reveal_weights", args)));
-        *nonce += 1;
+        out.push((false, extrinsic(chain, k, nonce, "reveal_weights", args)));
+        nonce += 1;
     }
     let (u, w) = weights(v, epoch, o.uids, o.validators);
     let h = commit_hash(&k.public(), 102, &u, &w, &salt, 0);
-    out.push((
-        true,
-        extrinsic(chain, k, *nonce, "commit_weights", (102_u16, h)),
-    ));
-    *nonce += 1;
+    let commit = extrinsic(chain, k, nonce, "commit_weights", (102_u16, h));
+    out.push((true, commit));
     out
 }
 
@@ -152,6 +150,80 @@ async fn setup(chain: &DevChain, o: &DevnetBenchOpts) -> anyhow::Result<Vec<Hotk
         }
     }
     Ok(keys)
+}
+
+/// Runs the benchmark in a fresh temporary directory.
+/// What the run measured so far.
+#[derive(Default)]
+struct Tally {
+    block_ms: Vec<f64>,
+    submit_ms: Vec<f64>,
+    metagraph_ms: Vec<f64>,
+    neurons_ms: Vec<f64>,
+    keys_ms: Vec<f64>,
+    commits: usize,
+    reveals: usize,
+    rejected: usize,
+    metagraph_bytes: usize,
+}
+
+impl Tally {
+    /// Block `b`: the acting validators' extrinsics submitted, the block sealed, its events
+    /// counted.
+    fn block(
+        &mut self,
+        chain: &DevChain,
+        o: &DevnetBenchOpts,
+        keys: &[Hotkey],
+        b: u64,
+    ) -> anyhow::Result<()> {
+        let (epoch, offset) = (b / o.tempo, b % o.tempo);
+        // Validator v acts at offset v (mod tempo).
+        let xts: Vec<(bool, String)> = (0..o.validators)
+            .filter(|&v| u64::from(v) % o.tempo == offset)
+            .flat_map(|v| validator_extrinsics(chain, o, &keys[usize::from(v)], v, epoch))
+            .collect();
+        let t = Instant::now();
+        let mut accepted = vec![];
+        for (is_commit, x) in xts {
+            let (elapsed, hash_len) = rpc_ms(chain, "author_submitExtrinsic", json!([x]));
+            self.submit_ms.push(elapsed);
+            if hash_len == 32 {
+                accepted.push(is_commit);
+            } else {
+                self.rejected += 1;
+            }
+        }
+        let head = chain.produce_block()?;
+        self.block_ms.push(ms(t));
+        let results = outcomes(&chain.block_body(head.number).events).unwrap_or_default();
+        for (r, is_commit) in results.iter().zip(accepted) {
+            match (r, is_commit) {
+                (Ok(()), true) => self.commits += 1,
+                (Ok(()), false) => self.reveals += 1,
+                (Err(_), _) => self.rejected += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// The reads a validator makes once per epoch, through the RPC handler.
+    fn epoch_reads(&mut self, chain: &DevChain) {
+        let (t, len) = rpc_ms(
+            chain,
+            "state_call",
+            json!(["SubnetInfoRuntimeApi_get_metagraph", "6600", null]),
+        );
+        self.metagraph_ms.push(t);
+        self.metagraph_bytes = len;
+        let neurons = json!(["NeuronInfoRuntimeApi_get_neurons_lite", "6600", null]);
+        self.neurons_ms.push(rpc_ms(chain, "state_call", neurons).0);
+        let keys = connito::chain::hashing::storage_prefix("SubtensorModule", "Keys");
+        let prefix = format!("0x{}", hex::encode(keys));
+        let page = json!([prefix, 1000, null]);
+        self.keys_ms
+            .push(rpc_ms(chain, "state_getKeysPaged", page).0);
+    }
 }
 
 /// Runs the benchmark in a fresh temporary directory.
@@ -171,92 +243,38 @@ pub async fn run(o: &DevnetBenchOpts) -> anyhow::Result<DevnetBench> {
     };
     let chain = DevChain::open(cfg, Store::open(&dir.path().join("chain"))?, 1, 0)?;
     let keys = setup(&chain, o).await?;
-    let (mut block_ms, mut mg, mut nl, mut kp) = (vec![], vec![], vec![], vec![]);
-    let mut submit_ms = vec![];
-    let (mut commits, mut reveals, mut rejected, mut mg_bytes) = (0, 0, 0, 0);
-    let mut nonces = vec![0_u32; usize::from(o.validators)];
+    let mut t = Tally::default();
     let blocks = o.tempo * o.epochs;
     for b in 0..blocks {
-        let (epoch, offset) = (b / o.tempo, b % o.tempo);
-        // Validator v acts at offset v (mod tempo).
-        let xts: Vec<(bool, String)> = (0..o.validators)
-            .filter(|&v| u64::from(v) % o.tempo == offset)
-            .flat_map(|v| {
-                let (k, n) = (&keys[usize::from(v)], &mut nonces[usize::from(v)]);
-                validator_extrinsics(&chain, o, k, v, epoch, n)
-            })
-            .collect();
-        let t = Instant::now();
-        let mut accepted = vec![];
-        for (is_commit, x) in xts {
-            let (elapsed, hash_len) = rpc_ms(&chain, "author_submitExtrinsic", json!([x]));
-            submit_ms.push(elapsed);
-            if hash_len == 32 {
-                accepted.push(is_commit);
-            } else {
-                rejected += 1;
-            }
-        }
-        let head = chain.produce_block()?;
-        block_ms.push(ms(t));
-        let events = chain.block_body(head.number).events;
-        let results = outcomes(&events).unwrap_or_default();
-        for (r, is_commit) in results.iter().zip(accepted) {
-            match (r, is_commit) {
-                (Ok(()), true) => commits += 1,
-                (Ok(()), false) => reveals += 1,
-                (Err(_), _) => rejected += 1,
-            }
-        }
-        if offset == o.tempo - 1 {
-            let (t, len) = rpc_ms(
-                &chain,
-                "state_call",
-                json!(["SubnetInfoRuntimeApi_get_metagraph", "6600", null]),
-            );
-            mg.push(t);
-            mg_bytes = len;
-            nl.push(
-                rpc_ms(
-                    &chain,
-                    "state_call",
-                    json!(["NeuronInfoRuntimeApi_get_neurons_lite", "6600", null]),
-                )
-                .0,
-            );
-            let prefix = format!(
-                "0x{}",
-                hex::encode(connito::chain::hashing::storage_prefix(
-                    "SubtensorModule",
-                    "Keys"
-                ))
-            );
-            kp.push(rpc_ms(&chain, "state_getKeysPaged", json!([prefix, 1000, null])).0);
+        t.block(&chain, o, &keys, b)?;
+        if b % o.tempo == o.tempo - 1 {
+            t.epoch_reads(&chain);
             eprintln!(
-                "bench devnet: epoch {} of {}: block {}, last metagraph call {t:.1} ms",
-                epoch + 1,
+                "bench devnet: epoch {} of {}: block {}, last metagraph call {:.1} ms",
+                b / o.tempo + 1,
                 o.epochs,
-                chain.best().0
+                chain.best().0,
+                t.metagraph_ms.last().copied().unwrap_or(0.0)
             );
         }
     }
-    let over = block_ms.iter().filter(|&&m| m > o.block_time_ms).count();
+    let over = t.block_ms.iter().filter(|&&m| m > o.block_time_ms).count();
     Ok(DevnetBench {
         uids: o.uids,
         validators: o.validators,
         tempo: o.tempo,
         blocks,
         block_time_ms: o.block_time_ms,
-        block: Timing::of(block_ms),
-        submit: Timing::of(submit_ms),
+        block: Timing::of(t.block_ms),
+        submit: Timing::of(t.submit_ms),
         blocks_over_budget: over,
-        commits,
-        reveals,
-        rejected,
-        metagraph_bytes: mg_bytes,
-        get_metagraph: Timing::of(mg),
-        get_neurons_lite: Timing::of(nl),
-        keys_page: Timing::of(kp),
+        commits: t.commits,
+        reveals: t.reveals,
+        rejected: t.rejected,
+        metagraph_bytes: t.metagraph_bytes,
+        get_metagraph: Timing::of(t.metagraph_ms),
+        get_neurons_lite: Timing::of(t.neurons_ms),
+        keys_page: Timing::of(t.keys_ms),
     })
 }
 

@@ -344,11 +344,12 @@ fn subscription(
         method: notification,
     };
     let task = if notification == WATCH {
+        // Read before submitting: the extrinsic can only be in a block after this one.
+        let from = chain.best().0;
         let hash = match rpc::submit(chain.as_ref(), &r) {
             Ok(h) => h,
             Err(e) => return Some((e.response(&r.id), None)),
         };
-        let from = chain.best().0;
         tokio::spawn(watch_extrinsic(chain.clone(), rx, ready, out, hash, from))
     } else {
         tokio::spawn(follow_heads(chain.clone(), rx, ready, out))

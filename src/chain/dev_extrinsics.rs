@@ -106,19 +106,28 @@ pub struct BlockBody {
     pub events: Vec<u8>,
 }
 
-/// The bodies of the last [`BLOCK_HASH_COUNT`] blocks kept in `store`.
+/// The bodies of the last [`BLOCK_HASH_COUNT`] blocks up to `best` kept in `store`. A body past
+/// `best` (written just before a crash that lost its block) is deleted: that block will be
+/// sealed again.
 pub(super) fn load_bodies(
     store: &Store,
     best: u64,
 ) -> Result<BTreeMap<u64, BlockBody>, ChainError> {
+    let storage = |e: crate::store::StoreError| ChainError::Storage(e.to_string());
     let from = key(&[best.saturating_sub(BLOCK_HASH_COUNT)]);
     let rows = store
         .range::<BlockBody>(BODIES, &from, &key(&[u64::MAX]))
-        .map_err(|e| ChainError::Storage(e.to_string()))?;
-    Ok(rows
-        .into_iter()
-        .map(|(k, b)| (crate::store::key_parts(&k)[0], b))
-        .collect())
+        .map_err(storage)?;
+    let mut out = BTreeMap::new();
+    for (k, b) in rows {
+        let number = crate::store::key_parts(&k)[0];
+        if number > best {
+            store.remove(BODIES, &k).map_err(storage)?;
+        } else {
+            out.insert(number, b);
+        }
+    }
+    Ok(out)
 }
 
 fn genesis_balance(who: &[u8; 32]) -> u64 {
@@ -184,7 +193,10 @@ impl DevChain {
     /// Every account with a nonce or a balance: the development accounts and every account
     /// that signed or received something.
     pub fn accounts(&self) -> Vec<([u8; 32], Account)> {
-        let st = self.state.lock().expect("chain lock");
+        Self::accounts_of(&self.state.lock().expect("chain lock"))
+    }
+
+    pub(super) fn accounts_of(st: &State) -> Vec<([u8; 32], Account)> {
         let mut keys: Vec<[u8; 32]> = DEV_ACCOUNTS.iter().map(|(_, k)| *k).collect();
         for k in st.accounts.keys() {
             if let Some(k) = hex::decode(k).ok().and_then(|b| b.try_into().ok()) {
@@ -194,7 +206,7 @@ impl DevChain {
         keys.sort();
         keys.dedup();
         keys.into_iter()
-            .map(|k| (k, Self::account(&st, &k)))
+            .map(|k| (k, Self::account(st, &k)))
             .collect()
     }
 
@@ -203,7 +215,9 @@ impl DevChain {
     pub fn next_index(&self, who: &[u8; 32]) -> u32 {
         let pool = self.pool.lock().expect("pool lock");
         let st = self.state.lock().expect("chain lock");
-        Self::account(&st, who).nonce + Self::pending(&pool, who)
+        Self::account(&st, who)
+            .nonce
+            .saturating_add(Self::pending(&pool, who))
     }
 
     fn pending(pool: &Pool, who: &[u8; 32]) -> u32 {
@@ -243,11 +257,11 @@ impl DevChain {
             return Err(ExtrinsicError::AlreadyImported);
         }
         let next = Self::account(&st, &signed.signer).nonce;
-        let pending = Self::pending(&pool, &signed.signer);
+        let expected = next.saturating_add(Self::pending(&pool, &signed.signer));
         match signed.nonce {
             n if n < next => return Err(ExtrinsicError::Invalid(InvalidTransaction::Stale)),
-            n if n < next + pending => return Err(ExtrinsicError::TooLowPriority),
-            n if n > next + pending => {
+            n if n < expected => return Err(ExtrinsicError::TooLowPriority),
+            n if n > expected || n == u32::MAX => {
                 return Err(ExtrinsicError::Invalid(InvalidTransaction::Future));
             }
             _ => {}
@@ -369,6 +383,9 @@ impl DevChain {
         keep_alive: bool,
     ) -> Result<(), ChainError> {
         let dest = dest.ok_or(ChainError::CannotLookup)?;
+        if value == 0 {
+            return Ok(()); // as on chain: nothing moves, nothing is checked
+        }
         let ed = existential_deposit();
         let mut a = Self::account(st, &from);
         if a.free < value {
@@ -464,7 +481,9 @@ impl DevChain {
         let old = number.checked_sub(BLOCK_HASH_COUNT);
         let mut bodies = self.bodies.lock().expect("bodies lock");
         if let Some(store) = &self.store {
-            if !body.extrinsics.is_empty() {
+            if body.extrinsics.is_empty() {
+                store.remove(BODIES, &key(&[number])).map_err(storage)?;
+            } else {
                 store.put(BODIES, &key(&[number]), &body).map_err(storage)?;
             }
             if let Some(old) = old {

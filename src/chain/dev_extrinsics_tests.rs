@@ -314,3 +314,34 @@ fn bodies_age_out_with_their_block_hashes() {
     assert!(c.block_body(1).extrinsics.is_empty());
     assert_eq!(c.block_body(1).events, vec![0]);
 }
+
+#[test]
+fn a_body_past_the_best_block_is_dropped_at_open() {
+    // A crash between writing block 2's body and the state that seals block 2.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let c = DevChain::open(DevChainConfig::default(), store.clone(), 1, 0).unwrap();
+        c.produce_block().unwrap();
+        let ghost = BlockBody {
+            extrinsics: vec![vec![1, 2, 3]],
+            events: vec![0],
+        };
+        store.put(BODIES, &key(&[2]), &ghost).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let c = DevChain::open(DevChainConfig::default(), store, 1, 0).unwrap();
+    assert_eq!(c.best().0, 1);
+    c.produce_block().unwrap();
+    assert!(c.block_body(2).extrinsics.is_empty());
+}
+
+#[test]
+fn zero_transfers_move_nothing() {
+    let c = chain(false);
+    let (a, b) = (Hotkey::dev("a"), Hotkey::dev("b"));
+    c.submit_extrinsic(&xt(&c, &a, 0, &transfer(&b, 0)))
+        .unwrap();
+    let head = c.produce_block().unwrap().number;
+    assert_eq!(outcomes(&c, head), vec![None]);
+}

@@ -156,12 +156,11 @@ impl DevChain {
 
     /// The dev chain's state as finney's storage items, at the best block.
     pub fn storage_snapshot(&self) -> Storage {
-        let accounts = self.accounts();
-        let events = self.block_body(self.best().0).events;
         let st = self.state.lock().expect("chain lock");
         let mut s = Storage::new();
-        account_storage(&mut s, &accounts);
-        s.insert(events_key().to_vec(), events);
+        account_storage(&mut s, &Self::accounts_of(&st));
+        // Lock order state, then bodies (as block production).
+        s.insert(events_key().to_vec(), self.block_body(st.block).events);
         put(&mut s, "System", "Number", &[], (st.block as u32).encode());
         let first = st.block.saturating_sub(BLOCK_HASH_COUNT - 1);
         for n in std::iter::once(0).chain(first.max(1)..=st.block) {
@@ -237,7 +236,8 @@ impl NodeView for DevChain {
 
     fn storage_many(&self, keys: &[Vec<u8>], at: Option<Hash32>) -> Vec<Option<Vec<u8>>> {
         let snapshot = self.storage_snapshot();
-        let at_number = at.and_then(|h| self.number_of(&h));
+        let wants_events = keys.iter().any(|k| k.as_slice() == events_key());
+        let at_number = at.filter(|_| wants_events).and_then(|h| self.number_of(&h));
         keys.iter()
             .map(|k| match at_number {
                 Some(n) if k.as_slice() == events_key() => Some(self.block_body(n).events),

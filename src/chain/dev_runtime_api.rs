@@ -458,7 +458,7 @@ impl DevChain {
                 .encode(),
             ("SubnetInfoRuntimeApi_get_dynamic_info", _) => self.dynamic_info(&st, netuid).encode(),
             ("SwapRuntimeApi_current_alpha_price", _) => {
-                if ours { ALPHA_PRICE } else { 0 }.encode()
+                if ours || netuid == 0 { ALPHA_PRICE } else { 0 }.encode()
             }
             _ => ours.then(|| self.metagraph_of(&st)).encode(),
         })

@@ -59,7 +59,7 @@ impl Era {
             Era::Immortal => vec![0],
             Era::Mortal { period, phase } => {
                 let quantize = (period >> 12).max(1);
-                let low = (period.trailing_zeros() as u64 - 1).clamp(1, 15);
+                let low = u64::from(period.trailing_zeros().saturating_sub(1)).clamp(1, 15);
                 let v = low | ((phase / quantize) << 4);
                 (v as u16).to_le_bytes().to_vec()
             }
@@ -86,7 +86,10 @@ impl Era {
     pub fn birth(&self, current: u64) -> u64 {
         match *self {
             Era::Immortal => 0,
-            Era::Mortal { period, phase } => (current.max(phase) - phase) / period * period + phase,
+            Era::Mortal { period, phase } => {
+                let period = period.max(1);
+                (current.max(phase) - phase) / period * period + phase
+            }
         }
     }
 }

@@ -143,6 +143,10 @@ pub enum Ss58Error {
 
 /// The public key and prefix of an SS58 address of a 32-byte account (one- or two-byte prefix).
 pub fn ss58_decode(address: &str) -> Result<([u8; 32], u16), Ss58Error> {
+    // A 32-byte account's address is at most 50 characters; bound the quadratic decode.
+    if address.len() > 64 {
+        return Err(Ss58Error::Length(address.len()));
+    }
     let bytes = base58_decode(address).ok_or(Ss58Error::NotBase58)?;
     let (prefix, rest) = match bytes.first() {
         Some(&b) if b < 64 => (u16::from(b), &bytes[1..]),
@@ -207,6 +211,8 @@ mod tests {
             assert_eq!(ss58_decode(input).map(|_| ()), Err(want), "{input:?}");
         }
         assert!(matches!(ss58_decode("5Grw"), Err(Ss58Error::Length(_))));
+        let huge = "5".repeat(1 << 20);
+        assert_eq!(ss58_decode(&huge), Err(Ss58Error::Length(1 << 20)));
     }
 
     const ALICE: &str = "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d";
