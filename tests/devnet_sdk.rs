@@ -11,18 +11,32 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-fn the_bittensor_sdk_connects_and_reads_storage() {
+/// Starts a devnet with `devnet_args` (and `config` as its `--config`, if given), runs
+/// `tests/sdk/SCRIPT` with the devnet's URL and then `args`, and returns the JSON it prints;
+/// `None` (test skipped) without `CONNITO_BT_PYTHON`.
+fn run_sdk(
+    script: &str,
+    devnet_args: &[&str],
+    config: Option<&str>,
+    args: &[&str],
+) -> Option<serde_json::Value> {
     let Ok(python) = std::env::var("CONNITO_BT_PYTHON") else {
         eprintln!("skipped: set CONNITO_BT_PYTHON to a Python with bittensor (see .ci/run)");
-        return;
+        return None;
     };
     let dir = tempfile::tempdir().unwrap();
-    let node = common::start(&dir.path().join("chain"));
+    let cfg = dir.path().join("devnet.toml");
+    let mut devnet_args = devnet_args.to_vec();
+    if let Some(config) = config {
+        std::fs::write(&cfg, config).unwrap();
+        devnet_args.extend(["--config", cfg.to_str().unwrap()]);
+    }
+    let node = common::start_with(&dir.path().join("chain"), &devnet_args);
     let url = format!("ws://127.0.0.1:{}", node.port);
     let out = Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/connect.py"))
+        .arg(format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR")))
         .arg(&url)
+        .args(args)
         // The SDK caches metadata under HOME; a fresh one per run.
         .env("HOME", dir.path())
         .output()
@@ -30,12 +44,20 @@ fn the_bittensor_sdk_connects_and_reads_storage() {
     drop(node);
     assert!(
         out.status.success(),
-        "sdk failed: {}\n{}",
+        "sdk {script} {args:?} failed: {}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    eprintln!("bittensor SDK read: {v}");
+    eprintln!("bittensor SDK {script} {args:?}: {v}");
+    Some(v)
+}
+
+#[test]
+fn the_bittensor_sdk_connects_and_reads_storage() {
+    let Some(v) = run_sdk("connect.py", &["--block-time-ms", "100"], None, &[]) else {
+        return;
+    };
     assert_eq!(v["spec_version"], 365);
     assert!(v["block"].as_u64().unwrap() >= 1);
     // localnet's default chain config: tempo 60, no neurons registered on a fresh devnet.
@@ -54,42 +76,16 @@ fn the_bittensor_sdk_connects_and_reads_storage() {
     assert!(mg["block"].as_u64().unwrap() >= 1);
 }
 
-/// Runs `tests/sdk/conformance.py MODE URL [ARGS]` against a devnet started with `config` and
-/// returns its JSON; `None` (test skipped) without `CONNITO_BT_PYTHON`.
+/// `tests/sdk/conformance.py URL MODE [ARGS]` against a devnet with 200 ms blocks and `config`.
 fn conformance(mode: &str, config: &str, extra: &[&str]) -> Option<serde_json::Value> {
-    let Ok(python) = std::env::var("CONNITO_BT_PYTHON") else {
-        eprintln!("skipped: set CONNITO_BT_PYTHON to a Python with bittensor (see .ci/run)");
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("devnet.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let cfg = cfg.to_str().unwrap();
-    let node = common::start_with(
-        &dir.path().join("chain"),
-        &["--block-time-ms", "200", "--config", cfg],
-    );
-    let url = format!("ws://127.0.0.1:{}", node.port);
-    let out = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/sdk/conformance.py"
-        ))
-        .args([mode, url.as_str()])
-        .args(extra)
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    drop(node);
-    assert!(
-        out.status.success(),
-        "sdk {mode} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    eprintln!("bittensor SDK {mode}: {v}");
-    Some(v)
+    let mut args = vec![mode];
+    args.extend(extra);
+    run_sdk(
+        "conformance.py",
+        &["--block-time-ms", "200"],
+        Some(config),
+        &args,
+    )
 }
 
 const TEMPO: u64 = 15;
@@ -101,21 +97,12 @@ fn failed_with(v: &serde_json::Value, step: &str, error: &str) {
 
 /// Runs `connito consensus yuma` on `input` and returns its JSON output.
 fn yuma(input: &serde_json::Value) -> serde_json::Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
-        .args(["consensus", "yuma"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = common::consensus_yuma(&input.to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

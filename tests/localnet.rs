@@ -1,6 +1,8 @@
 //! End-to-end: the real `connito localnet` binary, a real dev chain, real daemons on loopback.
 //! Each run stops by itself (`--cycles`); a hung run is killed by the test's timeout.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -191,24 +193,7 @@ fn kill_9_between_commit_and_reveal_then_restart_reveals() {
 /// a non-zero exit with a message naming the problem.
 #[test]
 fn consensus_yuma_cli_reads_stdin_and_writes_json() {
-    use std::io::Write;
-    let run = |input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
-            .args(["consensus", "yuma"])
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = common::consensus_yuma;
     let out = run(
         r#"{"stake":[600,400,0],"weights":[[0,0.6,1],[0,0,1],[0,0,0]],"last_update":[5990,5950,10],"block_at_registration":[0,0,0],"current_block":6000}"#,
     );

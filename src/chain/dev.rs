@@ -594,7 +594,7 @@ mod extrinsics;
 mod node;
 #[path = "dev_runtime_api.rs"]
 mod runtime_api;
-use calls_in::Reveal;
+use super::dev_calls::Reveal;
 use extrinsics::Account;
 pub use extrinsics::{DEV_ACCOUNTS, DEV_ENDOWMENT};
 pub use node::{BLOCK_HASH_COUNT, Storage as DevStorage};

@@ -55,15 +55,21 @@ pub enum DevCall {
     },
     RevealWeights {
         netuid: u16,
-        uids: Vec<u16>,
-        values: Vec<u16>,
-        salt: Vec<u16>,
-        version_key: u64,
+        reveal: Reveal,
     },
     SetCommitment {
         netuid: u16,
         fields: Vec<CommitmentField>,
     },
+}
+
+/// A `reveal_weights` call's arguments after the netuid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reveal {
+    pub uids: Vec<u16>,
+    pub values: Vec<u16>,
+    pub salt: Vec<u16>,
+    pub version_key: u64,
 }
 
 /// One field of `pallet_commitments::CommitmentInfo` (`Data`).
@@ -221,13 +227,13 @@ fn subtensor(name: &str, a: &[u8]) -> Result<DevCall, ExtrinsicError> {
         }
         "reveal_weights" => {
             let (netuid, uids, values, salt, version_key) = args(a, &what)?;
-            DevCall::RevealWeights {
-                netuid,
+            let reveal = Reveal {
                 uids,
                 values,
                 salt,
                 version_key,
-            }
+            };
+            DevCall::RevealWeights { netuid, reveal }
         }
         _ => return Err(ExtrinsicError::Invalid(InvalidTransaction::Call)),
     })

@@ -2,18 +2,11 @@
 //! signs with in-process keys) and devnet's extrinsics (signed by any client). Each takes the
 //! locked state and changes nothing when it fails.
 
+use super::super::dev_calls::Reveal;
 use super::{
     ChainError, DevChain, MAX_UNREVEALED_COMMITS, Neuron, State, WeightCommit, commit_hash,
     netuid_index,
 };
-
-/// A `reveal_weights` call's arguments.
-pub(crate) struct Reveal {
-    pub uids: Vec<u16>,
-    pub values: Vec<u16>,
-    pub salt: Vec<u16>,
-    pub version_key: u64,
-}
 
 impl DevChain {
     /// Runs `f` on the locked state and persists it when `f` succeeds.

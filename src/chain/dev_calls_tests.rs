@@ -73,10 +73,12 @@ fn decodes_each_supported_call() {
             ),
             DevCall::RevealWeights {
                 netuid: 102,
-                uids: vec![0],
-                values: vec![9],
-                salt: vec![4, 5],
-                version_key: 0,
+                reveal: Reveal {
+                    uids: vec![0],
+                    values: vec![9],
+                    salt: vec![4, 5],
+                    version_key: 0,
+                },
             },
         ),
         (

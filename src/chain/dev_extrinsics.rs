@@ -18,7 +18,7 @@ use super::super::extrinsic::{self, ExtrinsicError, InvalidTransaction, Signed, 
 use super::super::metadata::ChainMetadata;
 use super::super::runtime_api::RuntimeVersion;
 use super::super::{Axon, ChainError};
-use super::{BLOCK_HASH_COUNT, DevChain, Reveal, State};
+use super::{BLOCK_HASH_COUNT, DevChain, State};
 use crate::store::{Store, key};
 use crate::tensors::Hash32;
 
@@ -344,20 +344,8 @@ impl DevChain {
             DevCall::CommitWeights { netuid, hash } => {
                 self.commit_weights_in(st, signer, netuid, hash)
             }
-            DevCall::RevealWeights {
-                netuid,
-                uids,
-                values,
-                salt,
-                version_key,
-            } => {
-                let r = Reveal {
-                    uids,
-                    values,
-                    salt,
-                    version_key,
-                };
-                self.reveal_weights_in(st, signer, netuid, r)
+            DevCall::RevealWeights { netuid, reveal } => {
+                self.reveal_weights_in(st, signer, netuid, reveal)
             }
             DevCall::SetCommitment { netuid, fields } => {
                 let data = match fields.as_slice() {

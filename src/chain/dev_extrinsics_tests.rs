@@ -3,15 +3,9 @@ use parity_scale_codec::{Compact, Encode};
 use super::super::super::extrinsic::{Era, sign};
 use super::super::super::rpc::NodeView;
 use super::super::super::{ChainClient, DevChainConfig};
+use super::super::tests::run;
 use super::*;
 use crate::submission::Hotkey;
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn chain(commit_reveal: bool) -> DevChain {
     let cfg = DevChainConfig {

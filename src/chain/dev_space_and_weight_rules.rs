@@ -1,11 +1,5 @@
+use super::tests::run;
 use super::*;
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn chain(cfg: DevChainConfig) -> DevChain {
     DevChain::in_memory(

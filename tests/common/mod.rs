@@ -1,8 +1,11 @@
-//! Shared by the devnet tests: a `connito devnet` process on a free loopback port.
+//! Shared by the process-level tests: a `connito devnet` on a free loopback port, and
+//! `connito consensus yuma` run as an operator runs it. Each test binary uses part of it.
+#![allow(dead_code)]
 
+use std::io::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A running devnet, killed when dropped.
 pub struct Devnet {
@@ -19,7 +22,6 @@ impl Drop for Devnet {
 
 /// Starts devnet on a free port (100 ms blocks) and reads the port from its first line on
 /// stderr.
-#[allow(dead_code)] // not every test binary uses both starters
 pub fn start(dir: &Path) -> Devnet {
     start_with(dir, &["--block-time-ms", "100"])
 }
@@ -46,4 +48,23 @@ pub fn start_with(dir: &Path, args: &[&str]) -> Devnet {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
     Devnet { child, port }
+}
+
+/// `connito consensus yuma` with `input` on stdin.
+pub fn consensus_yuma(input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connito"))
+        .args(["consensus", "yuma"])
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -2,10 +2,10 @@
 one JSON line (checked by tests/devnet_sdk.rs).
 
 Usage:
-  python conformance.py commit-reveal ws://127.0.0.1:PORT TEMPO
+  python conformance.py ws://127.0.0.1:PORT commit-reveal TEMPO
       register two hotkeys and stake with //Alice, set and read back a commitment, serve an axon,
       commit weights, reveal them in the next epoch, wait for the epoch after, read the metagraph
-  python conformance.py set-weights ws://127.0.0.1:PORT
+  python conformance.py ws://127.0.0.1:PORT set-weights
       register and stake, set weights (commit-reveal off), set them again too fast, transfer
 
 Every call is a plain signed extrinsic through `Subtensor.submit_call` (the SDK's intents for
@@ -159,6 +159,6 @@ def set_weights(url):
 
 
 if __name__ == "__main__":
-    mode, url = sys.argv[1], sys.argv[2]
+    url, mode = sys.argv[1], sys.argv[2]
     result = commit_reveal(url, int(sys.argv[3])) if mode == "commit-reveal" else set_weights(url)
     print(json.dumps(result, default=str))
