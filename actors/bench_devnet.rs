@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
+use connito::chain::dev_calls::encode_call;
 use connito::chain::dispatch::outcomes;
 use connito::chain::extrinsic::{Era, sign};
-use connito::chain::metadata::ChainMetadata;
 use connito::chain::rpc::{NodeView, handle_body};
 use connito::chain::{ChainClient, DevChain, DevChainConfig, commit_hash};
 use connito::store::Store;
@@ -101,11 +101,7 @@ fn rpc_ms(chain: &DevChain, method: &str, params: serde_json::Value) -> (f64, us
 
 /// A signed `SubtensorModule` call of validator `k` (mortal, 64 blocks, as clients sign).
 fn extrinsic(chain: &DevChain, k: &Hotkey, nonce: u32, name: &str, args: impl Encode) -> String {
-    let (p, c) = ChainMetadata::finney()
-        .call_index("SubtensorModule", name)
-        .expect("in finney");
-    let mut call = vec![p, c];
-    call.extend(args.encode());
+    let call = encode_call("SubtensorModule", name, args).expect("in finney");
     let best = chain.best().0;
     let era = Era::mortal(64, best);
     let birth = chain.block_hash_of(era.birth(best + 1));

@@ -290,7 +290,7 @@ async fn websocket(
             }
             Err(e) => return Err(e.into()),
         };
-        let (answer, go) = match subscription(&text, &mut subs, &chain, &heads, &w) {
+        let (answer, go) = match subscription(&text, &mut subs, &chain, &heads, &w).await {
             Some(a) => a,
             None => {
                 let c = chain.clone();
@@ -313,7 +313,7 @@ type Go = tokio::sync::oneshot::Sender<()>;
 
 /// Handles a (un)subscribe call; `None` if `text` is something else. A new subscription's task
 /// waits for the returned sender before it sends anything.
-fn subscription(
+async fn subscription(
     text: &str,
     subs: &mut Subs,
     chain: &Arc<DevChain>,
@@ -346,9 +346,16 @@ fn subscription(
     let task = if notification == WATCH {
         // Read before submitting: the extrinsic can only be in a block after this one.
         let from = chain.best().0;
-        let hash = match rpc::submit(chain.as_ref(), &r) {
-            Ok(h) => h,
-            Err(e) => return Some((e.response(&r.id), None)),
+        // Decoding and the signature check wait for the chain lock: off the socket's task.
+        let (c, req) = (chain.clone(), r.clone());
+        let submitted = tokio::task::spawn_blocking(move || rpc::submit(c.as_ref(), &req)).await;
+        let hash = match submitted {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return Some((e.response(&r.id), None)),
+            Err(e) => {
+                let e = RpcError::InvalidRequest(format!("submission task failed: {e}"));
+                return Some((e.response(&r.id), None));
+            }
         };
         tokio::spawn(watch_extrinsic(chain.clone(), rx, ready, out, hash, from))
     } else {

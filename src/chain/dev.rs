@@ -176,6 +176,8 @@ pub struct DevChain {
     /// then `state`.
     pool: Mutex<extrinsics::Pool>,
     bodies: Mutex<BTreeMap<u64, extrinsics::BlockBody>>,
+    /// The state as storage items, built once per state change (`persist`), not per read.
+    snapshot: node::SnapshotCache,
 }
 
 const STATE_KEY: &[u8] = b"state";
@@ -189,6 +191,7 @@ impl DevChain {
             store: None,
             pool: Mutex::default(),
             bodies: Mutex::default(),
+            snapshot: Default::default(),
         }
     }
 
@@ -210,6 +213,7 @@ impl DevChain {
             store: Some(store),
             pool: Mutex::default(),
             bodies: Mutex::new(bodies),
+            snapshot: Default::default(),
         };
         chain.persist(&chain.state.lock().expect("chain lock"))?;
         Ok(chain)
@@ -222,6 +226,8 @@ impl DevChain {
     /// Writes the state and waits for the disk: a block or extrinsic the chain answered is
     /// final, as on a real chain, even across a kill -9 of the localnet.
     fn persist(&self, st: &State) -> Result<(), ChainError> {
+        // Every state change passes here, with the state locked.
+        self.snapshot.invalidate();
         if let Some(store) = &self.store {
             store
                 .put_durable("chain", STATE_KEY, st)

@@ -2,7 +2,7 @@
 //! types (spec 365). Indices are looked up in the shipped metadata by name, so they cannot drift
 //! from it.
 
-use parity_scale_codec::{Compact, Decode};
+use parity_scale_codec::{Compact, Decode, Encode};
 
 use super::Axon;
 use super::extrinsic::{ExtrinsicError, InvalidTransaction};
@@ -92,6 +92,15 @@ pub fn call_name(call: &[u8]) -> Option<(&'static str, &'static str)> {
     };
     let var = v.variants.iter().find(|x| x.index == c)?;
     Some((pallet.name.as_str(), var.name.as_str()))
+}
+
+/// A call's bytes, as a client composes them: finney's `(pallet, call)` indices, then `args`
+/// SCALE-encoded. `None` if finney has no such call.
+pub fn encode_call(pallet: &str, name: &str, args: impl Encode) -> Option<Vec<u8>> {
+    let (p, c) = ChainMetadata::finney().call_index(pallet, name)?;
+    let mut out = vec![p, c];
+    args.encode_to(&mut out);
+    Some(out)
 }
 
 fn bad(what: &str) -> ExtrinsicError {

@@ -3,12 +3,7 @@ use parity_scale_codec::Encode;
 use super::*;
 
 fn call(pallet: &str, name: &str, args: impl Encode) -> Vec<u8> {
-    let (p, c) = ChainMetadata::finney()
-        .call_index(pallet, name)
-        .unwrap_or_else(|| panic!("{pallet}.{name}"));
-    let mut out = vec![p, c];
-    out.extend(args.encode());
-    out
+    encode_call(pallet, name, args).unwrap_or_else(|| panic!("{pallet}.{name}"))
 }
 
 #[test]

@@ -18,10 +18,7 @@ fn chain(commit_reveal: bool) -> DevChain {
 }
 
 fn call(pallet: &str, name: &str, args: impl Encode) -> Vec<u8> {
-    let (p, c) = ChainMetadata::finney().call_index(pallet, name).unwrap();
-    let mut out = vec![p, c];
-    out.extend(args.encode());
-    out
+    super::super::super::dev_calls::encode_call(pallet, name, args).unwrap()
 }
 
 /// An immortal extrinsic of `key` with `nonce`.
@@ -338,4 +335,16 @@ fn zero_transfers_move_nothing() {
         .unwrap();
     let head = c.produce_block().unwrap().number;
     assert_eq!(outcomes(&c, head), vec![None]);
+}
+
+#[test]
+fn the_storage_snapshot_is_rebuilt_only_when_the_state_changes() {
+    let c = chain(false);
+    let first = c.storage_snapshot();
+    assert!(std::sync::Arc::ptr_eq(&first, &c.storage_snapshot()));
+    run(c.register(&Hotkey::dev("a"), 102)).unwrap();
+    let registered = c.storage_snapshot();
+    assert!(registered.len() > first.len());
+    c.produce_block().unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&registered, &c.storage_snapshot()));
 }

@@ -8,6 +8,7 @@
 //! [`BLOCK_HASH_COUNT`] is unknown.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use parity_scale_codec::Encode;
 
@@ -24,6 +25,16 @@ pub const BLOCK_HASH_COUNT: u64 = 2400;
 
 /// Storage as key → SCALE value.
 pub type Storage = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The last storage snapshot, dropped whenever the state changes.
+#[derive(Default)]
+pub(super) struct SnapshotCache(Mutex<Option<Arc<Storage>>>);
+
+impl SnapshotCache {
+    pub(super) fn invalidate(&self) {
+        *self.0.lock().expect("snapshot lock") = None;
+    }
+}
 
 /// Writes one storage item: key parts are SCALE-encoded and hashed with the hashers finney's
 /// metadata gives the item. Panics if the item does not exist (a programming error, caught by
@@ -154,11 +165,23 @@ impl DevChain {
         Self::hash_of(seed, number)
     }
 
-    /// The dev chain's state as finney's storage items, at the best block.
-    pub fn storage_snapshot(&self) -> Storage {
+    /// The dev chain's state as finney's storage items, at the best block (built once per state
+    /// change).
+    pub fn storage_snapshot(&self) -> Arc<Storage> {
+        // Lock order: state, then the cache (invalidated with the state locked).
         let st = self.state.lock().expect("chain lock");
+        let mut cache = self.snapshot.0.lock().expect("snapshot lock");
+        if let Some(s) = cache.as_ref() {
+            return s.clone();
+        }
+        let s = Arc::new(self.build_snapshot(&st));
+        *cache = Some(s.clone());
+        s
+    }
+
+    fn build_snapshot(&self, st: &State) -> Storage {
         let mut s = Storage::new();
-        account_storage(&mut s, &Self::accounts_of(&st));
+        account_storage(&mut s, &Self::accounts_of(st));
         // Lock order state, then bodies (as block production).
         s.insert(events_key().to_vec(), self.block_body(st.block).events);
         put(&mut s, "System", "Number", &[], (st.block as u32).encode());
@@ -173,8 +196,8 @@ impl DevChain {
                 h.encode(),
             );
         }
-        subnet_storage(&mut s, &st, self.cfg.netuid, self.cfg.tempo);
-        commitment_storage(&mut s, &st, self.cfg.netuid);
+        subnet_storage(&mut s, st, self.cfg.netuid, self.cfg.tempo);
+        commitment_storage(&mut s, st, self.cfg.netuid);
         s
     }
 
@@ -183,8 +206,10 @@ impl DevChain {
     fn number_of(&self, h: &Hash32) -> Option<u64> {
         let st = self.state.lock().expect("chain lock");
         let first = st.block.saturating_sub(BLOCK_HASH_COUNT - 1);
-        std::iter::once(0)
-            .chain(first..=st.block)
+        // Newest first: clients name recent blocks.
+        (first..=st.block)
+            .rev()
+            .chain(std::iter::once(0))
             .find(|&n| Self::hash_of(st.seed, n) == *h)
     }
 }

@@ -614,6 +614,7 @@ fn state_saved_before_commit_reveal_still_loads() {
         store: None,
         pool: Mutex::default(),
         bodies: Mutex::default(),
+        snapshot: Default::default(),
     };
     assert!(matches!(
         run(c.set_weights(&v, 102, vec![1], vec![1], 0)),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::chain::dev_calls::encode_call;
 use crate::chain::extrinsic::{Era, sign};
 use crate::chain::hashing::{blake2_128, storage_prefix};
 use crate::chain::metadata::ChainMetadata;
@@ -36,11 +37,6 @@ fn chain() -> DevChain {
     }
     // The best block (5) holds a success, a module error and a token error (System.Events).
     let ctx = c.signing_context();
-    let m = ChainMetadata::finney();
-    let call = |pallet: &str, name: &str, args: Vec<u8>| {
-        let (p, i) = m.call_index(pallet, name).unwrap();
-        [vec![p, i], args].concat()
-    };
     let axon = (
         102_u16,
         1_u32,
@@ -50,21 +46,17 @@ fn chain() -> DevChain {
         0_u8,
         0_u8,
         0_u8,
-    )
-        .encode();
+    );
     let calls = [
-        call("SubtensorModule", "serve_axon", axon),
-        call(
-            "SubtensorModule",
-            "commit_weights",
-            (102_u16, [0u8; 32]).encode(),
-        ),
-        call(
+        encode_call("SubtensorModule", "serve_axon", axon),
+        encode_call("SubtensorModule", "commit_weights", (102_u16, [0u8; 32])),
+        encode_call(
             "Balances",
             "transfer_keep_alive",
-            (0_u8, m_key(), Compact(5_u64)).encode(),
+            (0_u8, m_key(), Compact(5_u64)),
         ),
-    ];
+    ]
+    .map(Option::unwrap);
     for (nonce, x) in calls.iter().enumerate() {
         let bytes = sign(&v, x, Era::Immortal, nonce as u32, &ctx, &ctx.genesis);
         c.submit_extrinsic(&bytes).unwrap();
@@ -141,7 +133,7 @@ fn storage_items_are_keyed_and_typed_as_finneys() {
     let snapshot = c.storage_snapshot();
     // Every key belongs to a metadata storage item, and its value is one value of that type.
     let mut items = std::collections::BTreeSet::new();
-    for (key, value) in &snapshot {
+    for (key, value) in snapshot.iter() {
         let (pallet, entry) = m
             .v16()
             .pallets
