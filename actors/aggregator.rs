@@ -211,7 +211,11 @@ async fn commit_model(ctx: &Ctx, cycle: u64, phase: Phase) -> Result<(), ActorPr
             group: GLOBAL_GROUP,
             hash: latest.hash,
             version: latest.version,
-            url: format!("http://{}/m/{}", ctx.http, latest.version),
+            url: format!(
+                "{}/m/{}",
+                ctx.public_url.trim_end_matches('/'),
+                latest.version
+            ),
         }
     };
     let ok = match ctx
@@ -219,7 +223,7 @@ async fn commit_model(ctx: &Ctx, cycle: u64, phase: Phase) -> Result<(), ActorPr
         .set_commitment(&ctx.hotkey, ctx.netuid, c.to_bytes()?)
         .await
     {
-        Ok(()) => true,
+        Ok(_) => true,
         Err(e) => {
             tracing::warn!(daemon = %ctx.daemon, cycle, "model commitment step {step}: {e}");
             false

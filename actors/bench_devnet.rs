@@ -15,7 +15,7 @@ use connito::chain::dev_calls::encode_call;
 use connito::chain::dispatch::outcomes;
 use connito::chain::extrinsic::{Era, sign};
 use connito::chain::rpc::{NodeView, handle_body};
-use connito::chain::{ChainClient, DevChain, DevChainConfig, commit_hash};
+use connito::chain::{DevChain, DevChainConfig, commit_hash};
 use connito::store::Store;
 use connito::submission::Hotkey;
 use parity_scale_codec::Encode;

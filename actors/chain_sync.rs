@@ -1,5 +1,8 @@
-//! ChainSync: owns the chain connection. Polls for new blocks, records the commitments made in
-//! this cycle's miner commit windows, sets the chain gauges, and ticks every actor of its daemon.
+//! ChainSync: owns the chain connection. Polls for new finalized blocks, records the commitments
+//! made in this cycle's miner commit windows (read only while a window is open, and once after
+//! it closes), sets the chain gauges, and ticks every actor of its daemon with the block every
+//! read of that tick is pinned to. A chain outage is logged and retried; it never fails the
+//! actor.
 
 use std::time::Duration;
 
@@ -65,7 +68,7 @@ impl Actor for ChainSync {
             ChainSyncMsg::Crash => panic!("chain_sync: crash requested"),
             ChainSyncMsg::Poll => {
                 let ctx = &st.args.ctx;
-                let head = match ctx.chain.best_block().await {
+                let head = match ctx.chain.finalized_block().await {
                     Ok(h) => {
                         st.failures = 0;
                         h
@@ -94,11 +97,13 @@ impl Actor for ChainSync {
                 if pos.into_phase == 0 || st.last_block == 0 {
                     tracing::info!(daemon = %ctx.daemon, block = head.number, cycle = pos.cycle, phase = pos.phase.name(), "phase");
                 }
-                record_commitments(ctx, pos.cycle).await?;
+                for cycle in windows_since(ctx, st.last_block, head.number) {
+                    record_commitments(ctx, cycle, &head).await?;
+                }
                 st.last_block = head.number;
                 ctx.store.put("chain", b"last_seen", &head.number)?;
                 for s in &st.args.subscribers {
-                    (st.args.tick)(ctx, s, Tick { pos });
+                    (st.args.tick)(ctx, s, Tick { pos, at: head });
                 }
             }
         }
@@ -106,15 +111,30 @@ impl Actor for ChainSync {
     }
 }
 
+/// The cycles whose miner commit windows hold a block after `last` up to `head` (at most one
+/// cycle back): only then can commitments that matter have changed, so only then are they read.
+fn windows_since(ctx: &Ctx, last: u64, head: u64) -> std::collections::BTreeSet<u64> {
+    let from = (last + 1).max(head.saturating_sub(ctx.clock.cycle_len()));
+    (from..=head)
+        .map(|b| ctx.clock.position(b))
+        .filter(|p| matches!(p.phase, Phase::MinerCommit1 | Phase::MinerCommit2))
+        .map(|p| p.cycle)
+        .collect()
+}
+
 /// Records miner commitments of `cycle`: a hash set during MinerCommit1, a location set during
 /// MinerCommit2 (whose hash must be the one committed first).
-async fn record_commitments(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
+async fn record_commitments(
+    ctx: &Ctx,
+    cycle: u64,
+    at: &connito::chain::BlockInfo,
+) -> Result<(), ActorProcessingErr> {
     let clock = &ctx.clock;
     let c1 =
         clock.phase_start(cycle, Phase::MinerCommit1)..clock.phase_end(cycle, Phase::MinerCommit1);
     let c2 =
         clock.phase_start(cycle, Phase::MinerCommit2)..clock.phase_end(cycle, Phase::MinerCommit2);
-    let records = match ctx.chain.commitments(ctx.netuid).await {
+    let records = match ctx.chain.commitments(ctx.netuid, at).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");

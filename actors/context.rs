@@ -2,11 +2,11 @@
 //! keep in sled.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use connito::chain::ChainClient;
+use connito::chain::weight_state::{WeightMode, WeightState};
+use connito::chain::{BlockInfo, ChainClient};
 use connito::config::LocalnetConfig;
 use connito::phase::{PhaseClock, Position};
 use connito::store::Store;
@@ -32,8 +32,9 @@ pub struct Ctx {
     pub hotkey: Hotkey,
     pub netuid: u16,
     pub device: Device,
-    /// This daemon's HTTP server (metrics, shards, models).
-    pub http: SocketAddr,
+    /// Base URL others reach this daemon's HTTP server (metrics, shards, models) at; a miner
+    /// commits its shard location under it.
+    pub public_url: String,
 }
 
 impl Ctx {
@@ -46,6 +47,8 @@ impl Ctx {
 #[derive(Debug, Clone, Copy)]
 pub struct Tick {
     pub pos: Position,
+    /// The finalized block this tick is for: every read of the tick is pinned to it.
+    pub at: BlockInfo,
 }
 
 /// Casts to a named actor if it is alive (it may be restarting; the next tick reaches it).
@@ -135,22 +138,20 @@ pub struct ScoreRecord {
 }
 
 /// tree `weights`, key [cycle]: written before any extrinsic is sent (write-ahead), like a
-/// slashing-protection record: at most one weight setting or commit per cycle, ever.
+/// slashing-protection record: at most one weight setting or commit per cycle, ever. Its state
+/// moves only through `connito::chain::weight_state::next`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightRecord {
     pub weights: BTreeMap<u16, f64>,
     pub uids: Vec<u16>,
     pub values: Vec<u16>,
-    /// `set_weights` path: `pending`, then `ok`. Commit-reveal path: `committing`, `committed`,
-    /// then `revealed` or `expired`. Failures: `rejected: ...`, `error: ...`, `skipped: ...`.
-    pub status: String,
+    pub mode: WeightMode,
+    pub state: WeightState,
     pub recorded_block: u64,
     #[serde(default)]
     pub salt: Vec<u16>,
     #[serde(default)]
     pub commit_hash: Option<Hash32>,
-    #[serde(default)]
-    pub commit_epoch: Option<u64>,
     #[serde(default)]
     pub version_key: u64,
 }

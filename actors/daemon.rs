@@ -8,15 +8,18 @@ use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::aggregator::{Aggregator, AggregatorMsg};
 use crate::chain_sync::{ChainSync, ChainSyncArgs, ChainSyncMsg};
-use crate::context::{Ctx, Tick, cast_named};
+use crate::context::{Ctx, ModelRecord, Tick, cast_named, latest_model};
 use crate::evaluator::{Evaluator, EvaluatorMsg};
+use crate::http::{Handler, Response};
 use crate::intake::{Intake, IntakeMsg};
+use crate::metrics::Metrics;
 use crate::publisher::{Publisher, PublisherArgs, PublisherMsg};
 use crate::supervisor::{
     ChildSpec, RestartPolicy, SpawnFn, Supervisor, SupervisorArgs, SupervisorMsg,
 };
 use crate::trainer::{Trainer, TrainerArgs, TrainerMsg};
 use crate::weight_setter::{WeightSetter, WeightSetterMsg};
+use connito::store::{Store, key};
 
 pub const VALIDATOR_ACTORS: &[&str] = &[
     "chain_sync",
@@ -168,4 +171,52 @@ async fn spawn_supervisor(
     };
     let (r, _) = Actor::spawn(Some(ctx.actor_name("supervisor")), Supervisor, args).await?;
     Ok(r)
+}
+
+/// The HTTP routes of a daemon: `/metrics`; a miner's shards (`/s/...`) or a validator's global
+/// models (`/m/{version}`).
+pub fn http_handler(metrics: Metrics, store: Store, miner: bool) -> Handler {
+    Arc::new(move |path: &str| {
+        if path == "/metrics" {
+            return Response::ok("text/plain; version=0.0.4", metrics.render().into_bytes());
+        }
+        if miner {
+            return crate::publisher::route(&store, path).unwrap_or_else(Response::not_found);
+        }
+        // Validator: /m/{version} serves a global model.
+        let served = path
+            .strip_prefix("/m/")
+            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|v| {
+                let rec: ModelRecord = store.get("models", &key(&[v])).ok()??;
+                store.blob_bytes(&rec.hash).ok()
+            });
+        match served {
+            Some(bytes) => Response::ok("application/octet-stream", bytes),
+            None => Response::not_found(),
+        }
+    })
+}
+
+/// A validator's first run: stores the genesis global model (version 0) and its held-out losses.
+pub fn ensure_genesis(ctx: &Ctx) -> anyhow::Result<()> {
+    if latest_model(&ctx.store)?.is_some() {
+        return Ok(());
+    }
+    let genesis = connito::genesis::genesis_model(&ctx.cfg);
+    let heldout = crate::aggregator::heldout_losses(ctx, &genesis);
+    let hash = ctx.store.put_state_dict(&genesis)?;
+    ctx.store.put(
+        "models",
+        &key(&[0]),
+        &ModelRecord {
+            version: 0,
+            hash,
+            cycle: None,
+            heldout,
+            momentum: None,
+            merged_uids: vec![],
+        },
+    )?;
+    Ok(())
 }

@@ -400,7 +400,7 @@ async fn follow_heads(
     loop {
         if let Some(n) = number.take().filter(|&n| sent.is_none_or(|s| n > s)) {
             sent = Some(n);
-            let hash = chain.block_hash(n);
+            let hash = connito::chain::rpc::NodeView::block_hash(&*chain, n);
             if let Some(h) = chain.header(hash)
                 && !out.send(header_json(&h)).await
             {

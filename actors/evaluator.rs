@@ -64,7 +64,12 @@ impl Actor for Evaluator {
                     return Ok(());
                 }
                 let seed_block = st.ctx.clock.phase_start(cycle, Phase::Submission);
-                let hash = st.ctx.chain.block_hash(seed_block).await?;
+                // A finalized block's hash (ticks are finalized blocks); unreachable chain: retry.
+                let hash = match st.ctx.chain.block_hash(seed_block).await {
+                    Ok(h) => h,
+                    Err(e) if e.is_transient() => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
                 let seed = round_seed(&hash, cycle);
                 st.busy = true;
                 crate::context::spawn_job(

@@ -39,7 +39,12 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds `127.0.0.1:port` (0 = any free port) and serves GET requests with `handler`.
 pub async fn serve(port: u16, handler: Handler) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    serve_on(&format!("127.0.0.1:{port}"), handler).await
+}
+
+/// Serves `handler` on `bind` (`HOST:PORT`).
+pub async fn serve_on(bind: &str, handler: Handler) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {

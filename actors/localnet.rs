@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use connito::chain::{ChainClient, ChainError, DevChain};
+use connito::chain::{ChainError, DevChain};
 use connito::config::{LocalnetConfig, Role};
 use connito::phase::PhaseClock;
-use connito::store::{Store, key};
+use connito::store::Store;
 use connito::submission::Hotkey;
 use ractor::ActorRef;
 
-use crate::context::{Ctx, ModelRecord, latest_model};
-use crate::http::{self, Handler, Response};
+use crate::context::Ctx;
+use crate::http;
 use crate::metrics::Metrics;
 use crate::report::{self, MinerInfo};
 use crate::supervisor::SupervisorMsg;
@@ -75,29 +75,6 @@ async fn register(chain: &DevChain, key: &Hotkey, netuid: u16) -> anyhow::Result
         Ok(_) | Err(ChainError::HotKeyAlreadyRegisteredInSubNet) => Ok(()),
         Err(e) => Err(e).context("registering on the dev chain"),
     }
-}
-
-fn handler(metrics: Metrics, store: Store, miner: bool) -> Handler {
-    Arc::new(move |path: &str| {
-        if path == "/metrics" {
-            return Response::ok("text/plain; version=0.0.4", metrics.render().into_bytes());
-        }
-        if miner {
-            return crate::publisher::route(&store, path).unwrap_or_else(Response::not_found);
-        }
-        // Validator: /m/{version} serves a global model.
-        let served = path
-            .strip_prefix("/m/")
-            .and_then(|v| v.parse::<u64>().ok())
-            .and_then(|v| {
-                let rec: ModelRecord = store.get("models", &key(&[v])).ok()??;
-                store.blob_bytes(&rec.hash).ok()
-            });
-        match served {
-            Some(bytes) => Response::ok("application/octet-stream", bytes),
-            None => Response::not_found(),
-        }
-    })
 }
 
 fn restarts(daemons: &[Daemon]) -> u64 {
@@ -171,7 +148,7 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             hotkey,
             store.clone(),
             metrics.clone(),
-            handler(metrics, store, miner),
+            crate::daemon::http_handler(metrics, store, miner),
         ))
     };
     // Validator.
@@ -190,25 +167,9 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             hotkey,
             netuid,
             device: device.clone(),
-            http: addr,
+            public_url: format!("http://{addr}"),
         };
-        if latest_model(&ctx.store)?.is_none() {
-            let genesis = connito::genesis::genesis_model(&cfg);
-            let heldout = crate::aggregator::heldout_losses(&ctx, &genesis);
-            let hash = ctx.store.put_state_dict(&genesis)?;
-            ctx.store.put(
-                "models",
-                &key(&[0]),
-                &ModelRecord {
-                    version: 0,
-                    hash,
-                    cycle: None,
-                    heldout,
-                    momentum: None,
-                    merged_uids: vec![],
-                },
-            )?;
-        }
+        crate::daemon::ensure_genesis(&ctx)?;
         eprintln!(
             "validator  {}  metrics http://{addr}/metrics",
             vkey.address()
@@ -233,7 +194,7 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             hotkey: hotkey.clone(),
             netuid,
             device: device.clone(),
-            http: addr,
+            public_url: format!("http://{addr}"),
         };
         let target = (spec.role == Role::Copier)
             .then(|| {

@@ -4,6 +4,7 @@ mod aggregator;
 mod backend;
 mod bench;
 mod bench_devnet;
+mod chain_cmd;
 mod chain_sync;
 mod context;
 mod daemon;
@@ -13,11 +14,13 @@ mod http;
 mod intake;
 mod localnet;
 mod metrics;
+mod node;
 mod publisher;
 mod report;
 mod supervisor;
 mod train_cmd;
 mod trainer;
+mod wallet_cmd;
 mod weight_setter;
 mod ws;
 
@@ -136,6 +139,32 @@ enum Cmd {
         #[command(subcommand)]
         cmd: BenchCmd,
     },
+    /// Validator daemon: verifies and scores miners' shards by Proof-of-Loss, merges the best,
+    /// sets weights (commit-reveal where the subnet has it). See config/validator.toml.
+    Validator {
+        #[command(flatten)]
+        args: node::NodeArgs,
+    },
+    /// Miner daemon: trains its expert group each cycle, commits the shard's hash then its
+    /// location, serves it over HTTP. See config/miner.toml.
+    Miner {
+        #[command(flatten)]
+        args: node::NodeArgs,
+        /// Expert group to train (default: node.group).
+        #[arg(long, env = "CONNITO_GROUP")]
+        group: Option<u16>,
+    },
+    /// What a chain sees: metagraph, commitments (through the subxt client); registering on a
+    /// local network.
+    Chain {
+        #[command(subcommand)]
+        cmd: chain_cmd::ChainCmd,
+    },
+    /// Hotkeys in bittensor wallet files: make one, show one.
+    Wallet {
+        #[command(subcommand)]
+        cmd: wallet_cmd::WalletCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,8 +256,8 @@ enum ConsensusCmd {
     Yuma,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum BackendArg {
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BackendArg {
     Cpu,
     Wgpu,
     Auto,
@@ -255,6 +284,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Wallet { cmd } = cli.cmd {
+        return wallet_cmd::run(cmd);
+    }
     if let Cmd::Model { cmd } = &cli.cmd {
         return model_cmd(cmd);
     }
@@ -312,6 +344,15 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Cmd::Chain { cmd } = cli.cmd {
+        return rt.block_on(chain_cmd::run(cmd));
+    }
+    if let Cmd::Validator { args } = cli.cmd {
+        return rt.block_on(node::run(node::NodeRole::Validator, args, None));
+    }
+    if let Cmd::Miner { args, group } = cli.cmd {
+        return rt.block_on(node::run(node::NodeRole::Miner, args, group));
+    }
     if let Cmd::Devnet {
         port,
         data_dir,
@@ -357,7 +398,11 @@ fn main() -> anyhow::Result<()> {
         | Cmd::Model { .. }
         | Cmd::Bench { .. }
         | Cmd::Train { .. }
-        | Cmd::Devnet { .. } => {
+        | Cmd::Devnet { .. }
+        | Cmd::Validator { .. }
+        | Cmd::Miner { .. }
+        | Cmd::Chain { .. }
+        | Cmd::Wallet { .. } => {
             unreachable!("handled above")
         }
     }

@@ -66,7 +66,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "connito_weights_set_total",
-        "Weight settings by status (ok, rejected, error)",
+        "Weight-commit state changes by status (ok, unknown, resolved, rejected)",
     ),
     (
         "connito_supervisor_restarts_total",
@@ -82,7 +82,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "connito_publisher_commits_total",
-        "Miner commitments by step (hash, location) and status",
+        "Miner commitments by step (hash, location) and status (ok, error, retry)",
     ),
 ];
 

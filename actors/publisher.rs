@@ -5,6 +5,7 @@
 //! A copier (localnet's adversary) commits another miner's hash as soon as it appears and later
 //! serves that miner's shard under its own signature; validators must reject it.
 
+use connito::chain::ErrorKind;
 use connito::config::Role;
 use connito::phase::Phase;
 use connito::store::{Store, key};
@@ -65,20 +66,17 @@ impl Actor for Publisher {
             (Phase::MinerCommit1, Role::Copier) if !rec.hash_committed => {
                 let target = st.target.ok_or("copier without target")?;
                 if let Some(Commitment::Hash { hash, version, .. }) =
-                    commitment_of(ctx, &target).await?
+                    commitment_of(ctx, &target, &t.at).await?
                 {
-                    commit(
-                        ctx,
-                        Commitment::Hash {
-                            group: st.group,
-                            hash,
-                            version,
-                        },
-                        "hash",
-                    )
-                    .await;
-                    rec.committed = Some(hash);
-                    rec.hash_committed = true;
+                    let c = Commitment::Hash {
+                        group: st.group,
+                        hash,
+                        version,
+                    };
+                    if commit(ctx, c, "hash").await {
+                        rec.committed = Some(hash);
+                        rec.hash_committed = true;
+                    }
                 }
             }
             (Phase::MinerCommit1, _) if !rec.hash_committed => {
@@ -92,19 +90,16 @@ impl Actor for Publisher {
                 };
                 let signed = SignedManifest::sign(manifest, &ctx.hotkey);
                 let hash = signed.manifest.binding_hash();
-                commit(
-                    ctx,
-                    Commitment::Hash {
-                        group: st.group,
-                        hash,
-                        version: rec.global_version,
-                    },
-                    "hash",
-                )
-                .await;
-                rec.signed = Some(signed);
-                rec.committed = Some(hash);
-                rec.hash_committed = true;
+                let c = Commitment::Hash {
+                    group: st.group,
+                    hash,
+                    version: rec.global_version,
+                };
+                if commit(ctx, c, "hash").await {
+                    rec.signed = Some(signed);
+                    rec.committed = Some(hash);
+                    rec.hash_committed = true;
+                }
             }
             (Phase::MinerCommit2, Role::Copier)
                 if rec.hash_committed && !rec.location_committed =>
@@ -112,7 +107,7 @@ impl Actor for Publisher {
                 let target = st.target.ok_or("copier without target")?;
                 if let Some(Commitment::Location {
                     hash, version, url, ..
-                }) = commitment_of(ctx, &target).await?
+                }) = commitment_of(ctx, &target, &t.at).await?
                 {
                     let victim: SignedManifest = serde_json::from_slice(
                         &http::get(&format!("{url}/manifest"), 64 << 10).await?,
@@ -127,35 +122,25 @@ impl Actor for Publisher {
                     rec.shard = Some(blob);
                     rec.global_version = version;
                     let url = shard_url(ctx, cycle);
-                    commit(
-                        ctx,
-                        Commitment::Location {
-                            group: st.group,
-                            hash,
-                            version,
-                            url,
-                        },
-                        "location",
-                    )
-                    .await;
-                    rec.location_committed = true;
+                    let c = Commitment::Location {
+                        group: st.group,
+                        hash,
+                        version,
+                        url,
+                    };
+                    rec.location_committed = commit(ctx, c, "location").await;
                 }
             }
             (Phase::MinerCommit2, _) if rec.hash_committed && !rec.location_committed => {
                 let hash = rec.committed.ok_or("hash committed but not recorded")?;
                 let url = shard_url(ctx, cycle);
-                commit(
-                    ctx,
-                    Commitment::Location {
-                        group: st.group,
-                        hash,
-                        version: rec.global_version,
-                        url,
-                    },
-                    "location",
-                )
-                .await;
-                rec.location_committed = true;
+                let c = Commitment::Location {
+                    group: st.group,
+                    hash,
+                    version: rec.global_version,
+                    url,
+                };
+                rec.location_committed = commit(ctx, c, "location").await;
             }
             _ => {}
         }
@@ -167,31 +152,41 @@ impl Actor for Publisher {
 }
 
 fn shard_url(ctx: &Ctx, cycle: u64) -> String {
-    format!("http://{}/s/{cycle}", ctx.http)
+    format!("{}/s/{cycle}", ctx.public_url.trim_end_matches('/'))
 }
 
 async fn commitment_of(
     ctx: &Ctx,
     hotkey: &[u8; 32],
+    at: &connito::chain::BlockInfo,
 ) -> Result<Option<Commitment>, ActorProcessingErr> {
-    let all = ctx.chain.commitments(ctx.netuid).await?;
+    let Ok(all) = ctx.chain.commitments(ctx.netuid, at).await else {
+        return Ok(None); // unreachable chain: next block
+    };
     Ok(all
         .into_iter()
         .find(|r| &r.hotkey == hotkey)
         .and_then(|r| Commitment::from_bytes(&r.data).ok()))
 }
 
-async fn commit(ctx: &Ctx, c: Commitment, step: &'static str) {
+/// Sets a commitment; `true` once the matter is settled (it landed, or the chain refused it for
+/// good), `false` when it should be tried again next block (the chain was unreachable or the
+/// answer was lost).
+async fn commit(ctx: &Ctx, c: Commitment, step: &'static str) -> bool {
     let res = match c.to_bytes() {
         Ok(bytes) => ctx
             .chain
             .set_commitment(&ctx.hotkey, ctx.netuid, bytes)
             .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+            .map_err(|e| (e.kind() == ErrorKind::Final, e.to_string())),
+        Err(e) => Err((true, e.to_string())),
     };
-    let status = if res.is_ok() { "ok" } else { "error" };
-    if let Err(e) = &res {
+    let (status, settled) = match &res {
+        Ok(_) => ("ok", true),
+        Err((true, _)) => ("error", true),
+        Err((false, _)) => ("retry", false),
+    };
+    if let Err((_, e)) = &res {
         tracing::warn!(daemon = %ctx.daemon, step, "commitment failed: {e}");
     }
     ctx.metrics
@@ -200,6 +195,7 @@ async fn commit(ctx: &Ctx, c: Commitment, step: &'static str) {
             &[("step", step), ("status", status)],
         )
         .increment(1);
+    settled
 }
 
 /// HTTP routes a miner serves besides `/metrics`.

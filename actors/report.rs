@@ -93,7 +93,7 @@ pub fn build(
             })
             .collect(),
         miners: rows,
-        weights_status: weights.map(|w| w.status),
+        weights_status: weights.map(|w| w.state.label().to_string()),
         actor_restarts,
     })
 }

@@ -105,7 +105,7 @@ impl Actor for Trainer {
                 st.busy = Some((cycle, StopOnDrop(stop.clone())));
                 let (ctx, role, group) = (ctx.clone(), st.args.role, st.args.group);
                 tokio::spawn(async move {
-                    let rec = match global_model(&ctx).await {
+                    let rec = match global_model(&ctx, &t.at).await {
                         Ok((version, global)) => {
                             let c2 = ctx.clone();
                             blocking(move || {
@@ -129,14 +129,17 @@ impl Actor for Trainer {
 
 /// The newest global model committed by the highest-stake validator (a miner's commitment
 /// of a "global model" is ignored), or genesis (v0) before the first merge.
-async fn global_model(ctx: &Ctx) -> Result<(u64, StateDict), ActorProcessingErr> {
-    let mg = ctx.chain.metagraph(ctx.netuid).await?;
+async fn global_model(
+    ctx: &Ctx,
+    at: &connito::chain::BlockInfo,
+) -> Result<(u64, StateDict), ActorProcessingErr> {
+    let mg = ctx.chain.metagraph(ctx.netuid, at).await?;
     let leader = mg
         .iter()
         .filter(|n| n.stake > 0.0)
         .max_by(|a, b| a.stake.total_cmp(&b.stake))
         .map(|n| n.hotkey);
-    let commitments = ctx.chain.commitments(ctx.netuid).await?;
+    let commitments = ctx.chain.commitments(ctx.netuid, at).await?;
     let newest = commitments
         .iter()
         .filter(|r| Some(r.hotkey) == leader)

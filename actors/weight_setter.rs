@@ -4,14 +4,18 @@
 //!
 //! Write-ahead, like a slashing-protection database: the intent (weights, salt, commit hash) is
 //! recorded durably with one atomic insert-if-absent before any extrinsic is sent, so a cycle can
-//! never be committed twice. After a crash, a record caught mid-flight is resolved against the
-//! chain (is our commit among the hotkey's `WeightCommits`? did `LastUpdate` move?) instead of
-//! being resent blindly; a committed record is revealed inside its window.
+//! never be committed twice. What happens next is decided by the pure state machine in
+//! `connito::chain::weight_state`: a submission whose answer was lost is resolved against the
+//! chain (`WeightCommits`, `LastUpdate`) before anything is sent again, and a chain outage only
+//! means "try again next block".
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 
-use connito::chain::{ChainError, WeightsParams, commit_hash, netuid_index};
+use connito::chain::weight_state::{
+    self, SkipReason, WeightAction, WeightEvent, WeightMode, WeightState,
+};
+use connito::chain::{ChainError, WeightsParams, commit_hash, dev_calls::Reveal, netuid_index};
 use connito::consensus::max_upscale_u16;
 use connito::phase::Phase;
 use connito::pol::{Scored, round_points, weights_from_history};
@@ -21,8 +25,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::context::{Ctx, RoundRecord, SubmissionRecord, Tick, WeightRecord};
 use crate::evaluator::round_scores;
 
-/// How many past cycles are checked for commits still to reveal.
-const REVEAL_LOOKBACK: u64 = 4;
+/// How many past cycles are checked for commits still to reveal or answers to resolve.
+const LOOKBACK: u64 = 4;
 
 pub struct WeightSetter;
 
@@ -54,31 +58,35 @@ impl Actor for WeightSetter {
             WeightSetterMsg::Crash => panic!("weight_setter: crash requested"),
             WeightSetterMsg::Tick(t) => t,
         };
-        let params = ctx.chain.weights_params(ctx.netuid).await?;
-        reveal_due(ctx, &params, t).await?;
-        let cycle = t.pos.cycle;
-        if t.pos.phase < Phase::Merge {
-            return Ok(());
-        }
-        let round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
-        if !round.scored {
-            return Ok(());
-        }
-        let k = key(&[cycle]);
-        match ctx.store.get::<WeightRecord>("weights", &k)? {
-            None => {
-                let rec = compute(ctx, cycle, t.pos.block, &params)?;
-                if ctx.store.insert_new("weights", &k, &rec)? {
-                    send(ctx, cycle, rec, &params).await?;
-                }
-            }
-            Some(rec) if rec.status == "pending" || rec.status == "committing" => {
-                recover(ctx, cycle, rec, &params).await?
-            }
-            Some(_) => {}
+        record_new(ctx, t).await?;
+        let from = key(&[t.pos.cycle.saturating_sub(LOOKBACK)]);
+        let to = key(&[t.pos.cycle + 1]);
+        for (kb, rec) in ctx.store.range::<WeightRecord>("weights", &from, &to)? {
+            advance(ctx, key_parts(&kb)[0], rec, t).await?;
         }
         Ok(())
     }
+}
+
+/// Records this cycle's weights once its round is scored (insert-if-absent).
+async fn record_new(ctx: &Ctx, t: Tick) -> Result<(), ActorProcessingErr> {
+    let cycle = t.pos.cycle;
+    if t.pos.phase < Phase::Merge {
+        return Ok(());
+    }
+    let round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
+    let k = key(&[cycle]);
+    if round.scored && ctx.store.get::<WeightRecord>("weights", &k)?.is_none() {
+        let params = match ctx.chain.weights_params(ctx.netuid, &t.at).await {
+            Ok(p) => p,
+            Err(e) if e.is_transient() => return Ok(()), // next block
+            Err(e) => return Err(e.into()),
+        };
+        let rec = compute(ctx, cycle, t.pos.block, &params)?;
+        ctx.store.insert_new("weights", &k, &rec)?;
+        ctx.store.flush()?;
+    }
+    Ok(())
 }
 
 fn random_salt(n: usize) -> Vec<u16> {
@@ -131,7 +139,7 @@ fn compute(
     } else {
         max_upscale_u16(&floats)?
     };
-    let (status, salt, hash) = if params.commit_reveal_enabled {
+    let (mode, salt, hash) = if params.commit_reveal_enabled {
         let salt = random_salt(8);
         let hash = commit_hash(
             &ctx.hotkey.public(),
@@ -141,172 +149,178 @@ fn compute(
             &salt,
             params.version_key,
         );
-        ("committing", salt, Some(hash))
+        (WeightMode::CommitReveal, salt, Some(hash))
     } else {
-        ("pending", vec![], None)
+        (WeightMode::SetWeights, vec![], None)
+    };
+    let state = if uids.is_empty() {
+        WeightState::Skipped {
+            reason: SkipReason::NoPositiveScores,
+        }
+    } else {
+        WeightState::Recorded
     };
     Ok(WeightRecord {
         weights,
         uids,
         values,
-        status: status.into(),
+        mode,
+        state,
         recorded_block: block,
         salt,
         commit_hash: hash,
-        commit_epoch: None,
         version_key: params.version_key,
     })
 }
 
-fn outcome(res: &Result<(), ChainError>) -> (&'static str, String) {
-    match res {
-        Ok(()) => ("ok", String::new()),
-        Err(e @ ChainError::Connection(_)) => ("error", format!("error: {e}")),
-        Err(e) => ("rejected", format!("rejected: {e}")),
+/// Whether a commit of `cycle`'s weights may be revealed now: as the reference validator does,
+/// not before the MinerCommit1 phase of the next cycle, and then once the chain's reveal window
+/// for it has opened (a commit the chain no longer holds is revealed too: the chain's answer
+/// settles it). Reads `WeightCommits` only when the timing allows a reveal.
+async fn reveal_due(
+    ctx: &Ctx,
+    rec: &WeightRecord,
+    t: Tick,
+    cycle: u64,
+) -> Result<bool, ChainError> {
+    let reference_time = t.pos.cycle > cycle + 1 || t.pos.phase >= Phase::MinerCommit1;
+    if t.pos.cycle <= cycle || !reference_time {
+        return Ok(false);
     }
+    let Some(hash) = rec.commit_hash else {
+        return Ok(false);
+    };
+    let commits = ctx
+        .chain
+        .weight_commits(ctx.netuid, &ctx.hotkey.public(), &t.at)
+        .await?;
+    Ok(match commits.iter().find(|c| c.hash == hash) {
+        Some(c) => t.at.number >= c.first_reveal_block,
+        None => true,
+    })
 }
 
-async fn send(
+/// One step of a cycle's record: act as the state machine says, store the state it moves to.
+async fn advance(
     ctx: &Ctx,
     cycle: u64,
     rec: WeightRecord,
-    params: &WeightsParams,
+    t: Tick,
 ) -> Result<(), ActorProcessingErr> {
-    let k = key(&[cycle]);
-    if rec.uids.is_empty() {
-        ctx.store.put_durable(
-            "weights",
-            &k,
-            &WeightRecord {
-                status: "skipped: no positive scores".into(),
-                ..rec
-            },
-        )?;
+    let due = match rec.state {
+        WeightState::Committed { .. } => match reveal_due(ctx, &rec, t, cycle).await {
+            Ok(due) => due,
+            Err(e) if e.is_transient() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        },
+        _ => false,
+    };
+    let at = t.at.number;
+    let event = match weight_state::action(&rec.state, due) {
+        WeightAction::Wait | WeightAction::Done => return Ok(()),
+        WeightAction::Send => WeightEvent::Sent {
+            result: send(ctx, &rec).await,
+            at,
+        },
+        WeightAction::Reveal => WeightEvent::Revealed {
+            result: ctx
+                .chain
+                .reveal_weights(&ctx.hotkey, ctx.netuid, reveal_of(&rec))
+                .await,
+            at,
+        },
+        WeightAction::Resolve => match observe(ctx, &rec, t).await {
+            Ok(seen) => WeightEvent::Resolved(seen),
+            Err(e) if e.is_transient() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let state = weight_state::next(&rec.state, rec.mode, &event);
+    if state == rec.state {
         return Ok(());
     }
-    let (res, success) = match rec.commit_hash {
-        Some(hash) => (
-            ctx.chain
-                .commit_weights(&ctx.hotkey, ctx.netuid, hash)
-                .await,
-            "committed",
-        ),
-        None => {
-            let (uids, values) = (rec.uids.clone(), rec.values.clone());
-            (
-                ctx.chain
-                    .set_weights(&ctx.hotkey, ctx.netuid, uids, values, rec.version_key)
-                    .await,
-                "ok",
-            )
+    let label = match &state {
+        WeightState::Set { .. } | WeightState::Committed { .. } | WeightState::Revealed { .. } => {
+            "ok"
         }
-    };
-    let (label, failure) = outcome(&res);
-    let status = if res.is_ok() {
-        success.to_string()
-    } else {
-        failure
+        WeightState::Unknown { .. } | WeightState::RevealUnknown { .. } => "unknown",
+        WeightState::Rejected { .. } | WeightState::Expired { .. } => "rejected",
+        _ => "resolved",
     };
     ctx.metrics
         .counter("connito_weights_set_total", &[("status", label)])
         .increment(1);
-    tracing::info!(daemon = %ctx.daemon, cycle, uids = ?rec.uids, values = ?rec.values, %status, "weights");
-    let commit_epoch = (status == "committed").then_some(params.epoch_index);
-    ctx.store.put_durable(
-        "weights",
-        &k,
-        &WeightRecord {
-            status,
-            commit_epoch,
-            ..rec
-        },
-    )?;
-    Ok(())
-}
-
-/// A record found mid-flight after a restart: ask the chain what happened before acting.
-async fn recover(
-    ctx: &Ctx,
-    cycle: u64,
-    rec: WeightRecord,
-    params: &WeightsParams,
-) -> Result<(), ActorProcessingErr> {
+    tracing::info!(daemon = %ctx.daemon, cycle, uids = ?rec.uids, values = ?rec.values, state = ?state, "weights");
     let k = key(&[cycle]);
-    let me = ctx.hotkey.public();
-    if let Some(hash) = rec.commit_hash {
-        let commits = ctx.chain.weight_commits(ctx.netuid, &me).await?;
-        if let Some(c) = commits.iter().find(|c| c.hash == hash) {
-            tracing::info!(daemon = %ctx.daemon, cycle, "recovered: the commit had landed before the restart");
-            let done = WeightRecord {
-                status: "committed".into(),
-                commit_epoch: Some(c.commit_epoch),
-                ..rec
-            };
-            return Ok(ctx.store.put_durable("weights", &k, &done)?);
-        }
-    } else {
-        let mg = ctx.chain.metagraph(ctx.netuid).await?;
-        if mg
-            .iter()
-            .any(|n| n.hotkey == me && n.last_update >= rec.recorded_block)
-        {
-            return Ok(ctx.store.put_durable(
-                "weights",
-                &k,
-                &WeightRecord {
-                    status: "ok".into(),
-                    ..rec
-                },
-            )?);
-        }
-    }
-    send(ctx, cycle, rec, params).await
+    ctx.store
+        .put_durable("weights", &k, &WeightRecord { state, ..rec })?;
+    Ok(())
 }
 
-/// Reveals committed weights of earlier cycles once their reveal epoch has come; as the reference
-/// validator does, not before the MinerCommit1 phase of the following cycle.
-async fn reveal_due(ctx: &Ctx, params: &WeightsParams, t: Tick) -> Result<(), ActorProcessingErr> {
-    let from = key(&[t.pos.cycle.saturating_sub(REVEAL_LOOKBACK)]);
-    let to = key(&[t.pos.cycle]);
-    for (kb, rec) in ctx.store.range::<WeightRecord>("weights", &from, &to)? {
-        if rec.status != "committed" {
-            continue;
-        }
-        let cycle = key_parts(&kb)[0];
-        let Some(epoch) = rec.commit_epoch else {
-            continue;
-        };
-        let in_window = params.epoch_index >= epoch + params.reveal_period_epochs;
-        let reference_time = t.pos.cycle > cycle + 1 || t.pos.phase >= Phase::MinerCommit1;
-        if !in_window || !reference_time {
-            continue;
-        }
-        let res = ctx
-            .chain
-            .reveal_weights(
-                &ctx.hotkey,
-                ctx.netuid,
-                rec.uids.clone(),
-                rec.values.clone(),
-                rec.salt.clone(),
-                rec.version_key,
-            )
-            .await;
-        let status = match &res {
-            Ok(()) => "revealed".to_string(),
-            Err(ChainError::RevealTooEarly) => continue,
-            Err(e @ (ChainError::ExpiredWeightCommit | ChainError::NoWeightsCommitFound)) => {
-                format!("expired: {e}")
-            }
-            Err(_) => outcome(&res).1,
-        };
-        let label = if res.is_ok() { "ok" } else { "rejected" };
-        ctx.metrics
-            .counter("connito_weights_set_total", &[("status", label)])
-            .increment(1);
-        tracing::info!(daemon = %ctx.daemon, cycle, %status, "reveal");
-        ctx.store
-            .put_durable("weights", &kb, &WeightRecord { status, ..rec })?;
+fn reveal_of(rec: &WeightRecord) -> Reveal {
+    Reveal {
+        uids: rec.uids.clone(),
+        values: rec.values.clone(),
+        salt: rec.salt.clone(),
+        version_key: rec.version_key,
     }
-    Ok(())
+}
+
+async fn send(ctx: &Ctx, rec: &WeightRecord) -> Result<connito::chain::Included, ChainError> {
+    match rec.commit_hash {
+        Some(hash) => {
+            ctx.chain
+                .commit_weights(&ctx.hotkey, ctx.netuid, hash)
+                .await
+        }
+        None => {
+            ctx.chain
+                .set_weights(
+                    &ctx.hotkey,
+                    ctx.netuid,
+                    rec.uids.clone(),
+                    rec.values.clone(),
+                    rec.version_key,
+                )
+                .await
+        }
+    }
+}
+
+/// Reads what became of a submission whose answer was lost.
+async fn observe(
+    ctx: &Ctx,
+    rec: &WeightRecord,
+    t: Tick,
+) -> Result<weight_state::Observed, ChainError> {
+    let (reveal, sent) = match rec.state {
+        WeightState::Unknown { sent } => (false, sent),
+        WeightState::RevealUnknown { sent, .. } => (true, sent),
+        _ => return Ok(weight_state::Observed::Pending),
+    };
+    let me = ctx.hotkey.public();
+    let commit = match rec.commit_hash {
+        Some(hash) => ctx
+            .chain
+            .weight_commits(ctx.netuid, &me, &t.at)
+            .await?
+            .into_iter()
+            .find(|c| c.hash == hash)
+            .map(|c| c.commit_block),
+        None => None,
+    };
+    let last_update = ctx
+        .chain
+        .metagraph(ctx.netuid, &t.at)
+        .await?
+        .into_iter()
+        .find(|n| n.hotkey == me)
+        .map(|n| n.last_update);
+    Ok(weight_state::observe(
+        reveal,
+        commit,
+        last_update,
+        sent,
+        t.at.number,
+    ))
 }

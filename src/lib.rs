@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod config;
 pub mod consensus;
+pub mod daemon_config;
 pub mod data;
 pub mod genesis;
 pub mod merge;
@@ -17,3 +18,4 @@ pub mod store;
 pub mod submission;
 pub mod tensors;
 pub mod train;
+pub mod wallet;

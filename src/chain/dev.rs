@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Axon, BlockInfo, ChainClient, ChainError, CommitmentRecord, NeuronInfo, WeightCommit,
-    WeightsParams, commit_hash, netuid_index,
+    Axon, BlockInfo, ChainError, CommitmentRecord, NeuronInfo, WeightCommit, WeightsParams,
+    commit_hash, netuid_index,
 };
 use crate::consensus::{
     EpochInput, YumaParams, bonds_from_u16, bonds_to_u16, chain_max_upscale, epoch, split_emission,
@@ -236,11 +236,51 @@ impl DevChain {
         Ok(())
     }
 
+    /// Block `number`'s hash: blake2-256 of its header ([`Self::header_of`]), whose parent hash
+    /// is block `number - 1`'s. Memoized per seed (the chain of hashes is computed forward from
+    /// the nearest known block).
     fn hash_of(seed: u64, number: u64) -> Hash32 {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&seed.to_le_bytes());
-        b[8..].copy_from_slice(&number.to_le_bytes());
-        blake2b_256(&b)
+        use std::collections::HashMap;
+        use std::sync::OnceLock;
+        static MEMO: OnceLock<Mutex<HashMap<u64, BTreeMap<u64, Hash32>>>> = OnceLock::new();
+        let mut memo = MEMO
+            .get_or_init(Default::default)
+            .lock()
+            .expect("hash memo");
+        let known = memo.entry(seed).or_default();
+        if let Some(h) = known.get(&number) {
+            return *h;
+        }
+        let (mut n, mut parent) = match known.range(..number).next_back() {
+            Some((n, h)) => (*n + 1, Some(*h)),
+            None => (0, None),
+        };
+        let mut hash = [0u8; 32];
+        while n <= number {
+            hash = Self::header_of(seed, n, parent.unwrap_or([0; 32])).hash();
+            parent = Some(hash);
+            n += 1;
+        }
+        known.insert(number, hash);
+        // Keep the recent hashes (and genesis) only.
+        let keep_from = number.saturating_sub(2 * BLOCK_HASH_COUNT);
+        if known.len() as u64 > 4 * BLOCK_HASH_COUNT {
+            known.retain(|k, _| *k == 0 || *k >= keep_from);
+        }
+        hash
+    }
+
+    /// Block `number`'s header given its parent's hash; the roots are functions of the seed and
+    /// the number (the dev chain has no state trie).
+    pub(super) fn header_of(seed: u64, number: u64, parent_hash: Hash32) -> super::rpc::Header {
+        let root =
+            |tag: &[u8]| blake2b_256(&[tag, &seed.to_le_bytes(), &number.to_le_bytes()].concat());
+        super::rpc::Header {
+            parent_hash,
+            number,
+            state_root: root(b"state"),
+            extrinsics_root: root(b"extrinsics"),
+        }
     }
 
     /// Seals the next block: runs the epoch when a tempo has passed (as Subtensor's
@@ -442,9 +482,10 @@ impl State {
     }
 }
 
-#[async_trait::async_trait]
-impl ChainClient for DevChain {
-    async fn best_block(&self) -> Result<BlockInfo, ChainError> {
+/// The dev chain's own API (in-process callers and tests). Daemons see it through
+/// [`super::ChainClient`] (`dev_client.rs`); registration and staking stay here, off the daemon trait.
+impl DevChain {
+    pub async fn best_block(&self) -> Result<BlockInfo, ChainError> {
         let st = self.state.lock().expect("chain lock");
         Ok(BlockInfo {
             number: st.block,
@@ -452,7 +493,7 @@ impl ChainClient for DevChain {
         })
     }
 
-    async fn block_hash(&self, number: u64) -> Result<Hash32, ChainError> {
+    pub async fn block_hash(&self, number: u64) -> Result<Hash32, ChainError> {
         let st = self.state.lock().expect("chain lock");
         if number > st.block {
             return Err(ChainError::UnknownBlock(number));
@@ -460,7 +501,7 @@ impl ChainClient for DevChain {
         Ok(Self::hash_of(st.seed, number))
     }
 
-    async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ChainError> {
+    pub async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ChainError> {
         self.check_netuid(netuid)?;
         let st = self.state.lock().expect("chain lock");
         Ok(st
@@ -480,11 +521,13 @@ impl ChainClient for DevChain {
                 dividends: n.dividends,
                 validator_trust: n.validator_trust,
                 emission: n.emission,
+                coldkey: n.coldkey,
+                axon: n.axon,
             })
             .collect())
     }
 
-    async fn commitments(&self, netuid: u16) -> Result<Vec<CommitmentRecord>, ChainError> {
+    pub async fn commitments(&self, netuid: u16) -> Result<Vec<CommitmentRecord>, ChainError> {
         self.check_netuid(netuid)?;
         let st = self.state.lock().expect("chain lock");
         Ok(st
@@ -500,11 +543,16 @@ impl ChainClient for DevChain {
     }
 
     /// Registration by hotkey, without a burn (in-process callers have no coldkey).
-    async fn register(&self, signer: &Hotkey, netuid: u16) -> Result<u16, ChainError> {
+    pub async fn register(&self, signer: &Hotkey, netuid: u16) -> Result<u16, ChainError> {
         self.with_state(|st| self.register_in(st, signer.public(), None, netuid))
     }
 
-    async fn add_stake(&self, signer: &Hotkey, netuid: u16, amount: f64) -> Result<(), ChainError> {
+    pub async fn add_stake(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        amount: f64,
+    ) -> Result<(), ChainError> {
         self.with_state(|st| {
             self.check_netuid(netuid)?;
             let uid = Self::uid_of(st, &signer.public())?;
@@ -513,7 +561,7 @@ impl ChainClient for DevChain {
         })
     }
 
-    async fn set_commitment(
+    pub async fn set_commitment(
         &self,
         signer: &Hotkey,
         netuid: u16,
@@ -522,7 +570,7 @@ impl ChainClient for DevChain {
         self.with_state(|st| self.set_commitment_in(st, signer.public(), netuid, data))
     }
 
-    async fn set_weights(
+    pub async fn set_weights(
         &self,
         signer: &Hotkey,
         netuid: u16,
@@ -535,7 +583,7 @@ impl ChainClient for DevChain {
         })
     }
 
-    async fn commit_weights(
+    pub async fn commit_weights(
         &self,
         signer: &Hotkey,
         netuid: u16,
@@ -544,7 +592,7 @@ impl ChainClient for DevChain {
         self.with_state(|st| self.commit_weights_in(st, signer.public(), netuid, commit_hash))
     }
 
-    async fn reveal_weights(
+    pub async fn reveal_weights(
         &self,
         signer: &Hotkey,
         netuid: u16,
@@ -562,7 +610,7 @@ impl ChainClient for DevChain {
         self.with_state(|st| self.reveal_weights_in(st, signer.public(), netuid, reveal))
     }
 
-    async fn weights_params(&self, netuid: u16) -> Result<WeightsParams, ChainError> {
+    pub async fn weights_params(&self, netuid: u16) -> Result<WeightsParams, ChainError> {
         self.check_netuid(netuid)?;
         let st = self.state.lock().expect("chain lock");
         Ok(WeightsParams {
@@ -576,7 +624,7 @@ impl ChainClient for DevChain {
         })
     }
 
-    async fn weight_commits(
+    pub async fn weight_commits(
         &self,
         netuid: u16,
         hotkey: &[u8; 32],
@@ -594,6 +642,8 @@ impl ChainClient for DevChain {
 
 #[path = "dev_calls_in.rs"]
 mod calls_in;
+#[path = "dev_client.rs"]
+mod client;
 #[path = "dev_extrinsics.rs"]
 mod extrinsics;
 #[path = "dev_node.rs"]

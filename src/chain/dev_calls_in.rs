@@ -2,7 +2,9 @@
 //! signs with in-process keys) and devnet's extrinsics (signed by any client). Each takes the
 //! locked state and changes nothing when it fails.
 
+use super::super::Axon;
 use super::super::dev_calls::Reveal;
+use super::extrinsics::valid_ip;
 use super::{
     ChainError, DevChain, MAX_UNREVEALED_COMMITS, Neuron, State, WeightCommit, commit_hash,
     netuid_index,
@@ -215,6 +217,27 @@ impl DevChain {
         n.commits.drain(..=position);
         Self::store_weights(n, r.uids, r.values);
         Self::log_extrinsic(st, &hotkey, "reveal_weights");
+        Ok(())
+    }
+    /// `serve_axon`: where a registered hotkey serves (Subtensor's IP rules).
+    pub(super) fn serve_axon_in(
+        &self,
+        st: &mut State,
+        hotkey: [u8; 32],
+        netuid: u16,
+        axon: Axon,
+    ) -> Result<(), ChainError> {
+        self.check_netuid(netuid)?;
+        let uid =
+            Self::uid_of(st, &hotkey).map_err(|_| ChainError::HotKeyNotRegisteredInNetwork)?;
+        if axon.ip_type != 4 && axon.ip_type != 6 {
+            return Err(ChainError::InvalidIpType(axon.ip_type));
+        }
+        if !valid_ip(axon.ip_type, axon.ip) {
+            return Err(ChainError::InvalidIpAddress);
+        }
+        let block = st.block;
+        st.neurons[usize::from(uid)].axon = Some(Axon { block, ..axon });
         Ok(())
     }
 }

@@ -12,12 +12,12 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::super::ChainError;
 use super::super::dev_calls::{CommitmentField, DevCall, decode_call};
 use super::super::dispatch::{DispatchError, encode_events};
 use super::super::extrinsic::{self, ExtrinsicError, InvalidTransaction, Signed, SigningContext};
 use super::super::metadata::ChainMetadata;
 use super::super::runtime_api::RuntimeVersion;
-use super::super::{Axon, ChainError};
 use super::{BLOCK_HASH_COUNT, DevChain, State};
 use crate::store::{Store, key};
 use crate::tensors::Hash32;
@@ -334,7 +334,7 @@ impl DevChain {
                 netuid,
                 amount,
             } => self.add_stake_rao(st, signer, hotkey, netuid, amount),
-            DevCall::ServeAxon { netuid, axon } => self.serve_axon(st, signer, netuid, axon),
+            DevCall::ServeAxon { netuid, axon } => self.serve_axon_in(st, signer, netuid, axon),
             DevCall::SetWeights {
                 netuid,
                 dests,
@@ -438,27 +438,6 @@ impl DevChain {
         a.free -= amount;
         Self::set_account(st, &coldkey, a);
         st.neurons[usize::from(uid)].stake += amount as f64 / RAO_PER_TAO;
-        Ok(())
-    }
-
-    fn serve_axon(
-        &self,
-        st: &mut State,
-        hotkey: [u8; 32],
-        netuid: u16,
-        axon: Axon,
-    ) -> Result<(), ChainError> {
-        self.check_netuid(netuid)?;
-        let uid =
-            Self::uid_of(st, &hotkey).map_err(|_| ChainError::HotKeyNotRegisteredInNetwork)?;
-        if axon.ip_type != 4 && axon.ip_type != 6 {
-            return Err(ChainError::InvalidIpType(axon.ip_type));
-        }
-        if !valid_ip(axon.ip_type, axon.ip) {
-            return Err(ChainError::InvalidIpAddress);
-        }
-        let block = st.block;
-        st.neurons[usize::from(uid)].axon = Some(Axon { block, ..axon });
         Ok(())
     }
 

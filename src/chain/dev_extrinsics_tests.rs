@@ -1,8 +1,8 @@
 use parity_scale_codec::{Compact, Encode};
 
+use super::super::super::DevChainConfig;
 use super::super::super::extrinsic::{Era, sign};
 use super::super::super::rpc::NodeView;
-use super::super::super::{ChainClient, DevChainConfig};
 use super::super::tests::run;
 use super::*;
 use crate::submission::Hotkey;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use parity_scale_codec::Encode;
 
 use super::super::extrinsic::ExtrinsicError;
-use super::super::hashing::{blake2_256, hash_key};
+use super::super::hashing::hash_key;
 use super::super::metadata::ChainMetadata;
 use super::super::rpc::{Header, NodeView};
 use super::super::runtime_api::{RuntimeCallError, RuntimeVersion, static_call};
@@ -77,7 +77,8 @@ fn commitment_data(data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn subnet_storage(s: &mut Storage, st: &State, netuid: u16, tempo: u64) {
+fn subnet_storage(s: &mut Storage, st: &State, cfg: &super::DevChainConfig) {
+    let (netuid, tempo) = (cfg.netuid, cfg.tempo);
     let sub = "SubtensorModule";
     let net = netuid.encode();
     let n = &st.neurons;
@@ -93,6 +94,21 @@ fn subnet_storage(s: &mut Storage, st: &State, netuid: u16, tempo: u64) {
     by_net(s, "NetworksAdded", true.encode());
     by_net(s, "SubnetworkN", (n.len() as u16).encode());
     by_net(s, "Tempo", saturating_u16(tempo).encode());
+    by_net(
+        s,
+        "CommitRevealWeightsEnabled",
+        cfg.commit_reveal_enabled.encode(),
+    );
+    by_net(s, "WeightsSetRateLimit", cfg.weights_rate_limit.encode());
+    by_net(s, "WeightsVersionKey", cfg.weights_version_key.encode());
+    by_net(s, "LastMechansimStepBlock", st.last_epoch_block.encode());
+    put(
+        s,
+        sub,
+        "RevealPeriodEpochs",
+        std::slice::from_ref(&net),
+        cfg.reveal_period_epochs.encode(),
+    );
     by_net(s, "Incentive", per_uid_u16(|x| x.incentive));
     by_net(s, "Dividends", per_uid_u16(|x| x.dividends));
     by_net(s, "Consensus", per_uid_u16(|x| x.consensus));
@@ -122,6 +138,28 @@ fn subnet_storage(s: &mut Storage, st: &State, netuid: u16, tempo: u64) {
             .map(|&(j, b)| (j, u16_proportion(b)))
             .collect();
         put(s, sub, "Bonds", &net_uid, bonds.encode());
+        if !x.commits.is_empty() {
+            // (hash, commit block, first reveal block, last reveal block)
+            let commits: Vec<([u8; 32], u64, u64, u64)> = (x.commits.iter())
+                .map(|c| super::client::commit_info_in(cfg, st, c))
+                .map(|c| {
+                    (
+                        c.hash,
+                        c.commit_block,
+                        c.first_reveal_block,
+                        c.last_reveal_block,
+                    )
+                })
+                .collect();
+            let index = super::super::netuid_index(netuid, 0).encode();
+            put(
+                s,
+                sub,
+                "WeightCommits",
+                &[index, x.hotkey.encode()],
+                commits.encode(),
+            );
+        }
     }
 }
 
@@ -196,7 +234,7 @@ impl DevChain {
                 h.encode(),
             );
         }
-        subnet_storage(&mut s, st, self.cfg.netuid, self.cfg.tempo);
+        subnet_storage(&mut s, st, &self.cfg);
         commitment_storage(&mut s, st, self.cfg.netuid);
         s
     }
@@ -245,14 +283,7 @@ impl NodeView for DevChain {
             0 => [0; 32],
             n => Self::hash_of(seed, n - 1),
         };
-        let root =
-            |tag: &[u8]| blake2_256(&[tag, &seed.to_le_bytes(), &number.to_le_bytes()].concat());
-        Some(Header {
-            parent_hash,
-            number,
-            state_root: root(b"state"),
-            extrinsics_root: root(b"extrinsics"),
-        })
+        Some(Self::header_of(seed, number, parent_hash))
     }
 
     fn storage(&self, key: &[u8], at: Option<Hash32>) -> Option<Vec<u8>> {

@@ -326,7 +326,8 @@ impl DevChain {
 }
 
 /// The chain-state runtime APIs the dev chain answers (`Api_method`).
-pub const METHODS: [&str; 8] = [
+pub const METHODS: [&str; 9] = [
+    "AccountNonceApi_account_nonce",
     "NeuronInfoRuntimeApi_get_neurons_lite",
     "NeuronInfoRuntimeApi_get_neuron_lite",
     "SubnetInfoRuntimeApi_get_metagraph",
@@ -410,6 +411,15 @@ impl DevChain {
             method: method.to_string(),
             reason,
         };
+        if method == "AccountNonceApi_account_nonce" {
+            let who = AccountId::decode(&mut data).map_err(|e| bad(e.to_string()))?;
+            if !data.is_empty() {
+                return Err(bad(format!("{} bytes left over", data.len())));
+            }
+            // The nonce of the state (subxt reads it at a block), not counting the pool.
+            let st = self.state.lock().expect("chain lock");
+            return Ok(Self::account(&st, &who).nonce.encode());
+        }
         if method == "SubnetInfoRuntimeApi_get_all_dynamic_info" {
             if !data.is_empty() {
                 return Err(bad(format!("{} bytes left over", data.len())));

@@ -96,9 +96,14 @@ impl From<&ChainError> for DispatchError {
             C::BelowMinimum => DispatchError::Token(TokenError::BelowMinimum),
             C::NotExpendable => DispatchError::Token(TokenError::NotExpendable),
             C::CannotLookup => DispatchError::CannotLookup,
-            C::Unsupported(_) | C::UnknownBlock(_) | C::Storage(_) | C::Connection(_) => {
-                DispatchError::Other
-            }
+            C::Unsupported(_)
+            | C::UnknownBlock(_)
+            | C::Storage(_)
+            | C::Connection(_)
+            | C::OutcomeUnknown(_)
+            | C::Module { .. }
+            | C::Invalid { .. }
+            | C::Decode(_) => DispatchError::Other,
         }
     }
 }

@@ -13,9 +13,12 @@ pub mod dispatch;
 pub mod extrinsic;
 pub mod hashing;
 pub mod metadata;
+pub mod network;
 pub mod rpc;
 pub mod runtime_api;
 pub mod scale_check;
+pub mod subxt_client;
+pub mod weight_state;
 
 pub use commit::{commit_hash, commit_preimage, encode_compact, netuid_index};
 pub use dev::{
@@ -53,6 +56,12 @@ pub struct NeuronInfo {
     pub validator_trust: f64,
     /// Emission received at the last epoch.
     pub emission: f64,
+    /// The owning coldkey, where the chain records one.
+    #[serde(default)]
+    pub coldkey: Option<[u8; 32]>,
+    /// Where the neuron serves (`serve_axon`), if it has said.
+    #[serde(default)]
+    pub axon: Option<Axon>,
 }
 
 /// Where a neuron serves (Subtensor's `AxonInfo`, as `serve_axon` sets it).
@@ -109,6 +118,16 @@ pub struct WeightCommit {
     pub commit_block: u64,
     /// The epoch index at commit time; the reveal must land in `commit_epoch + reveal_period`.
     pub commit_epoch: u64,
+}
+
+/// An unrevealed weight commit as the chain stores it (`WeightCommits`): the reveal must land in
+/// blocks `first_reveal_block..=last_reveal_block`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub hash: [u8; 32],
+    pub commit_block: u64,
+    pub first_reveal_block: u64,
+    pub last_reveal_block: u64,
 }
 
 /// Rejections, named as Subtensor names them.
@@ -192,24 +211,106 @@ pub enum ChainError {
     Storage(String),
     #[error("connection: {0}")]
     Connection(String),
+    /// The connection dropped after a submission was sent: it may or may not have landed.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// A dispatch error connito has no variant for, named as the runtime names it.
+    #[error("{pallet}::{error}")]
+    Module { pallet: String, error: String },
+    /// The node refused the transaction before it reached a block (pool validation).
+    #[error("transaction refused ({code}): {message}")]
+    Invalid { code: i64, message: String },
+    /// An answer did not decode with the node's metadata (a runtime connito does not know).
+    #[error("decoding the node's answer: {0}")]
+    Decode(String),
 }
 
-/// The one boundary to a Subtensor-compatible chain.
+impl ChainError {
+    /// Whether to retry (next block), resolve against the chain, or accept the answer.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Connection(_) | Self::UnknownBlock(_) | Self::Storage(_) => ErrorKind::Transient,
+            Self::OutcomeUnknown(_) => ErrorKind::OutcomeUnknown,
+            _ => ErrorKind::Final,
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+
+    /// The runtime's name of the error (`SettingWeightsTooFast`, not its details), for records
+    /// and metrics labels.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Module { error, .. } => error.clone(),
+            other => {
+                let s = format!("{other:?}");
+                s.split(|c: char| !c.is_alphanumeric())
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            }
+        }
+    }
+}
+
+/// Where a submission landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Included {
+    /// The block that included it (its dispatch succeeded).
+    pub block: u64,
+}
+
+/// Whether an error is worth retrying ("try again next block") or settles the matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The node could not be reached or answered late: retry later; nothing was decided.
+    Transient,
+    /// A submission may or may not have landed (the connection dropped after it was sent):
+    /// resolve against the chain before sending again.
+    OutcomeUnknown,
+    /// The chain decided (a Subtensor error, a refused transaction, a bad argument).
+    Final,
+}
+
+/// The one boundary a daemon has to a Subtensor-compatible chain: the embedded dev chain
+/// (`dev_client.rs`) or a node over RPC (`subxt_client.rs`).
+///
+/// Reads name the block they read at, and daemons read at *finalized* blocks, so two validators
+/// reading the same block see the same state and a seed drawn from a block hash cannot be
+/// reorganised away. Submissions return where they landed, or an error whose [`ChainError::kind`]
+/// says whether to retry, resolve or give up. Registration and staking are coldkey operations and
+/// are not here.
 #[async_trait::async_trait]
 pub trait ChainClient: Send + Sync {
-    async fn best_block(&self) -> Result<BlockInfo, ChainError>;
+    /// The newest finalized block.
+    async fn finalized_block(&self) -> Result<BlockInfo, ChainError>;
     async fn block_hash(&self, number: u64) -> Result<Hash32, ChainError>;
-    async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ChainError>;
-    async fn commitments(&self, netuid: u16) -> Result<Vec<CommitmentRecord>, ChainError>;
-    /// Registers `signer` (burned registration); returns its uid.
-    async fn register(&self, signer: &Hotkey, netuid: u16) -> Result<u16, ChainError>;
-    async fn add_stake(&self, signer: &Hotkey, netuid: u16, amount: f64) -> Result<(), ChainError>;
+    async fn metagraph(&self, netuid: u16, at: &BlockInfo) -> Result<Vec<NeuronInfo>, ChainError>;
+    async fn commitments(
+        &self,
+        netuid: u16,
+        at: &BlockInfo,
+    ) -> Result<Vec<CommitmentRecord>, ChainError>;
+    async fn weights_params(
+        &self,
+        netuid: u16,
+        at: &BlockInfo,
+    ) -> Result<WeightsParams, ChainError>;
+    /// The unrevealed commits of `hotkey`, oldest first (`WeightCommits(netuid_index, hotkey)`).
+    async fn weight_commits(
+        &self,
+        netuid: u16,
+        hotkey: &[u8; 32],
+        at: &BlockInfo,
+    ) -> Result<Vec<CommitInfo>, ChainError>;
     async fn set_commitment(
         &self,
         signer: &Hotkey,
         netuid: u16,
         data: Vec<u8>,
-    ) -> Result<(), ChainError>;
+    ) -> Result<Included, ChainError>;
     async fn set_weights(
         &self,
         signer: &Hotkey,
@@ -217,29 +318,26 @@ pub trait ChainClient: Send + Sync {
         uids: Vec<u16>,
         values: Vec<u16>,
         version_key: u64,
-    ) -> Result<(), ChainError>;
+    ) -> Result<Included, ChainError>;
     /// Stores `commit_hash` ([`commit_hash`] of the weights to reveal later) for `signer`.
     async fn commit_weights(
         &self,
         signer: &Hotkey,
         netuid: u16,
         commit_hash: [u8; 32],
-    ) -> Result<(), ChainError>;
+    ) -> Result<Included, ChainError>;
     /// Reveals a commit of `signer` made `reveal_period_epochs` epochs ago and sets the weights.
     async fn reveal_weights(
         &self,
         signer: &Hotkey,
         netuid: u16,
-        uids: Vec<u16>,
-        values: Vec<u16>,
-        salt: Vec<u16>,
-        version_key: u64,
-    ) -> Result<(), ChainError>;
-    async fn weights_params(&self, netuid: u16) -> Result<WeightsParams, ChainError>;
-    /// The unrevealed commits of `hotkey`, oldest first (`WeightCommits(netuid_index, hotkey)`).
-    async fn weight_commits(
+        reveal: dev_calls::Reveal,
+    ) -> Result<Included, ChainError>;
+    /// Advertises where `signer` serves (`serve_axon`).
+    async fn serve_axon(
         &self,
+        signer: &Hotkey,
         netuid: u16,
-        hotkey: &[u8; 32],
-    ) -> Result<Vec<WeightCommit>, ChainError>;
+        axon: Axon,
+    ) -> Result<Included, ChainError>;
 }

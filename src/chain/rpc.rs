@@ -216,6 +216,24 @@ fn number_param(r: &Request, i: usize) -> Result<Option<u64>, RpcError> {
     }
 }
 
+impl Header {
+    /// SCALE encoding (`parent_hash`, compact `number`, roots, an empty digest): the block hash
+    /// is its blake2-256, as Substrate defines it and clients compute it.
+    pub fn encode(&self) -> Vec<u8> {
+        use parity_scale_codec::Encode as _;
+        let mut out = self.parent_hash.to_vec();
+        out.extend(parity_scale_codec::Compact(self.number).encode());
+        out.extend(self.state_root);
+        out.extend(self.extrinsics_root);
+        out.push(0); // digest: no logs
+        out
+    }
+
+    pub fn hash(&self) -> Hash32 {
+        super::hashing::blake2_256(&self.encode())
+    }
+}
+
 /// A header as `chain_getHeader` and the head subscriptions print it.
 pub fn header_json(h: &Header) -> Value {
     json!({

@@ -4,7 +4,7 @@ use crate::chain::extrinsic::{Era, sign};
 use crate::chain::hashing::{blake2_128, storage_prefix};
 use crate::chain::metadata::ChainMetadata;
 use crate::chain::scale_check::check_exact;
-use crate::chain::{ChainClient, DevChain, DevChainConfig};
+use crate::chain::{DevChain, DevChainConfig};
 use crate::submission::Hotkey;
 use frame_metadata::v14::StorageEntryType;
 use parity_scale_codec::Compact;

@@ -48,6 +48,12 @@ impl Hotkey {
         ss58(&self.public(), SUBSTRATE_SS58_PREFIX)
     }
 
+    /// The 64-byte secret key (scalar and nonce) as Substrate tools export it (`privateKey` in a
+    /// bittensor keyfile).
+    pub fn secret_bytes(&self) -> [u8; 64] {
+        self.pair.secret.to_bytes()
+    }
+
     /// sr25519 signature of `msg` under the `substrate` signing context.
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.pair.sign_simple(SIGNING_CONTEXT, msg).to_bytes()

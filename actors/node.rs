@@ -1,0 +1,269 @@
+//! `connito validator` and `connito miner`: one long-running daemon per process, against a real
+//! chain through the subxt client, with its own data directory.
+//!
+//! Start-up: config (file, `CONNITO__*` variables, `--set`), wallet, locks (the data directory
+//! and the hotkey: a second process on either refuses to start), sled, the HTTP server, the
+//! hotkey's registration (waited for while the chain is unreachable), then the supervision tree.
+//! Shutdown on SIGINT or SIGTERM: the supervisor and its actors are stopped and awaited, sled is
+//! flushed.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use connito::chain::subxt_client::SubxtClient;
+use connito::chain::{ChainClient, network::endpoint};
+use connito::config::Role;
+use connito::daemon_config::{DaemonConfig, env_overrides, parse_set};
+use connito::phase::PhaseClock;
+use connito::store::Store;
+use connito::submission::Hotkey;
+use ractor::ActorRef;
+
+use crate::chain_cmd::NetworkArgs;
+use crate::context::Ctx;
+use crate::metrics::Metrics;
+use crate::supervisor::SupervisorMsg;
+use crate::wallet_cmd::WalletArgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRole {
+    Validator,
+    Miner,
+}
+
+impl NodeRole {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Validator => "validator",
+            Self::Miner => "miner",
+        }
+    }
+}
+
+/// The flags both daemons take.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// TOML config (see config/validator.toml, config/miner.toml); defaults apply to everything
+    /// it omits.
+    #[arg(long, env = "CONNITO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override a config key, TOML value: `--set phases.train=300` (repeatable; wins over the
+    /// file and over CONNITO__TABLE__KEY variables).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub net: NetworkArgs,
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// State directory (default: node.data_dir, else ~/.connito/<role>-<wallet>-<hotkey>).
+    #[arg(long, env = "CONNITO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP port (`/metrics`, shards or models); default node.http_port.
+    #[arg(long, env = "CONNITO_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Compute backend (default: the config's).
+    #[arg(long, value_enum, env = "CONNITO_BACKEND")]
+    pub backend: Option<crate::BackendArg>,
+}
+
+/// Holds the data directory's and the hotkey's lock files for the life of the process.
+struct Locks {
+    _files: Vec<File>,
+}
+
+fn lock(path: &Path, what: &str) -> anyhow::Result<File> {
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{what} is in use by another connito process (lock file {})",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+fn take_locks(dir: &Path, hotkey_file: &Path) -> anyhow::Result<Locks> {
+    let d = lock(&dir.join("LOCK"), &format!("data dir {}", dir.display()))?;
+    let mut name = hotkey_file.as_os_str().to_owned();
+    name.push(".connito.lock");
+    let h = lock(
+        Path::new(&name),
+        &format!("hotkey {}", hotkey_file.display()),
+    )?;
+    Ok(Locks { _files: vec![d, h] })
+}
+
+fn load_config(args: &NodeArgs) -> anyhow::Result<DaemonConfig> {
+    let mut overrides = env_overrides(std::env::vars());
+    for s in &args.sets {
+        overrides.push(parse_set(s)?);
+    }
+    let mut cfg = DaemonConfig::load(args.config.as_deref(), &overrides)?;
+    if let Some(b) = args.backend {
+        cfg.protocol.backend = b.into();
+    }
+    if let Some(p) = args.http_port {
+        cfg.node.http_port = p;
+    }
+    Ok(cfg)
+}
+
+/// Waits (with progress on stderr) until the hotkey is registered on the subnet; an
+/// unreachable chain is waited out, an unregistered hotkey is an error.
+async fn check_registered(chain: &SubxtClient, key: &Hotkey, netuid: u16) -> anyhow::Result<()> {
+    let mut tries = 0u32;
+    loop {
+        let res = match chain.finalized_block().await {
+            Ok(at) => chain.metagraph(netuid, &at).await,
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(mg) if mg.iter().any(|n| n.hotkey == key.public()) => return Ok(()),
+            Ok(_) => anyhow::bail!(
+                "hotkey {} is not registered on netuid {netuid} at {}: register it first \
+                 (local network: `connito chain register`; finney/test: `btcli subnets register`)",
+                key.address(),
+                chain.url()
+            ),
+            Err(e) if e.is_transient() => {
+                tries += 1;
+                if tries == 1 || tries.is_power_of_two() {
+                    eprintln!("waiting for the chain at {} ({e})", chain.url());
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e).context("reading the metagraph"),
+        }
+    }
+}
+
+pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::Result<()> {
+    let mut cfg = load_config(&args)?;
+    if let Some(g) = group {
+        cfg.node.group = g;
+    }
+    // Flags (and their CONNITO_* variables) win over the config's [node] table.
+    let url = if args.net.network.is_some() || args.net.chain_endpoint.is_some() {
+        args.net.url()?
+    } else {
+        let n = &cfg.node;
+        let network = n.network.as_deref().filter(|_| n.chain_endpoint.is_none());
+        endpoint(network, n.chain_endpoint.as_deref())?
+    };
+    let netuid = args.net.netuid.unwrap_or(cfg.node.netuid);
+    let hotkey_file = args.wallet.hotkey_file()?;
+    let hotkey = args.wallet.load()?;
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let dir = args
+        .data_dir
+        .clone()
+        .or(cfg
+            .node
+            .data_dir
+            .as_ref()
+            .map(|d| connito::wallet::expand_home(d, Some(&home))))
+        .unwrap_or_else(|| {
+            home.join(".connito").join(format!(
+                "{}-{}-{}",
+                role.name(),
+                args.wallet.name,
+                args.wallet.hotkey
+            ))
+        });
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _locks = take_locks(&dir, &hotkey_file)?;
+    let store = Store::open(&dir.join("state")).context("opening the state database")?;
+    eprintln!(
+        "connito {}: hotkey {} on netuid {netuid} at {url}; data dir {}",
+        role.name(),
+        hotkey.address(),
+        dir.display()
+    );
+    let chain = Arc::new(SubxtClient::new(&url));
+    check_registered(&chain, &hotkey, netuid).await?;
+
+    let protocol = Arc::new(cfg.protocol);
+    let device = crate::backend::device(protocol.backend).map_err(anyhow::Error::msg)?;
+    let clock = PhaseClock::new(protocol.phases.clone())?;
+    let metrics = Metrics::new();
+    let miner = role == NodeRole::Miner;
+    let handler = crate::daemon::http_handler(metrics.clone(), store.clone(), miner);
+    let bind = format!("{}:{}", cfg.node.http_bind, cfg.node.http_port);
+    let addr = crate::http::serve_on(&bind, handler)
+        .await
+        .with_context(|| format!("binding the HTTP server to {bind}"))?;
+    let public_url = cfg
+        .node
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    eprintln!("metrics http://{addr}/metrics; advertised as {public_url}");
+    let ctx = Ctx {
+        daemon: role.name().into(),
+        chain,
+        store: store.clone(),
+        metrics,
+        clock,
+        cfg: protocol,
+        hotkey,
+        netuid,
+        device,
+        public_url,
+    };
+    let sup = match role {
+        NodeRole::Validator => {
+            crate::daemon::ensure_genesis(&ctx)?;
+            crate::daemon::spawn_validator(ctx.clone()).await?
+        }
+        NodeRole::Miner => {
+            crate::daemon::spawn_miner(ctx.clone(), Role::Honest, cfg.node.group, None).await?
+        }
+    };
+    let outcome = wait_for_stop(&sup).await;
+    shutdown(sup, &store).await?;
+    outcome
+}
+
+/// Runs until SIGINT or SIGTERM (Ok) or until the supervisor gives up (Err: the service
+/// manager restarts the process).
+async fn wait_for_stop(sup: &ActorRef<SupervisorMsg>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { eprintln!("SIGINT: shutting down"); return Ok(()); }
+            _ = term.recv() => { eprintln!("SIGTERM: shutting down"); return Ok(()); }
+            _ = check.tick() => {
+                if sup.get_status() == ractor::ActorStatus::Stopped {
+                    anyhow::bail!("an actor kept failing and its supervisor gave up (see the log above)");
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown(sup: ActorRef<SupervisorMsg>, store: &Store) -> anyhow::Result<()> {
+    if let Err(e) = sup
+        .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+        .await
+    {
+        eprintln!("stopping the actors: {e}");
+    }
+    store.flush().context("flushing the state database")?;
+    eprintln!("stopped");
+    Ok(())
+}

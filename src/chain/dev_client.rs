@@ -1,0 +1,143 @@
+//! The dev chain as a daemon sees it: [`ChainClient`] over the in-process chain (localnet).
+//!
+//! The dev chain keeps no history and finalizes every block it makes: its finalized block is its
+//! head, and a read at any block it has made answers with its current state. A call applies at
+//! once and counts as included in the head block.
+
+use super::*;
+use crate::chain::{
+    Axon, ChainClient, CommitInfo, CommitmentRecord, Included, NeuronInfo, WeightCommit,
+    WeightsParams,
+};
+
+impl DevChain {
+    fn check_at(&self, at: &BlockInfo) -> Result<(), ChainError> {
+        let head = self.state.lock().expect("chain lock").block;
+        if at.number > head {
+            return Err(ChainError::UnknownBlock(at.number));
+        }
+        Ok(())
+    }
+
+    pub fn commit_info(&self, c: &WeightCommit) -> CommitInfo {
+        commit_info_in(&self.cfg, &self.state.lock().expect("chain lock"), c)
+    }
+
+    fn included(&self) -> Included {
+        Included {
+            block: self.state.lock().expect("chain lock").block,
+        }
+    }
+}
+
+/// The blocks a commit can be revealed in: epochs run every `tempo` blocks, so epoch
+/// `commit_epoch + reveal_period` spans the `tempo` blocks counted from the last epoch's block.
+pub(super) fn commit_info_in(cfg: &DevChainConfig, st: &State, c: &WeightCommit) -> CommitInfo {
+    let tempo = i128::from(cfg.tempo);
+    let reveal_epoch = i128::from(c.commit_epoch + cfg.reveal_period_epochs);
+    let first = i128::from(st.last_epoch_block) + (reveal_epoch - i128::from(st.epochs)) * tempo;
+    let first = first.max(0) as u64;
+    CommitInfo {
+        hash: c.hash,
+        commit_block: c.commit_block,
+        first_reveal_block: first,
+        last_reveal_block: first + cfg.tempo.max(1) - 1,
+    }
+}
+
+#[async_trait::async_trait]
+impl ChainClient for DevChain {
+    async fn finalized_block(&self) -> Result<BlockInfo, ChainError> {
+        self.best_block().await
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<Hash32, ChainError> {
+        DevChain::block_hash(self, number).await
+    }
+
+    async fn metagraph(&self, netuid: u16, at: &BlockInfo) -> Result<Vec<NeuronInfo>, ChainError> {
+        self.check_at(at)?;
+        DevChain::metagraph(self, netuid).await
+    }
+
+    async fn commitments(
+        &self,
+        netuid: u16,
+        at: &BlockInfo,
+    ) -> Result<Vec<CommitmentRecord>, ChainError> {
+        self.check_at(at)?;
+        DevChain::commitments(self, netuid).await
+    }
+
+    async fn weights_params(
+        &self,
+        netuid: u16,
+        at: &BlockInfo,
+    ) -> Result<WeightsParams, ChainError> {
+        self.check_at(at)?;
+        DevChain::weights_params(self, netuid).await
+    }
+
+    async fn weight_commits(
+        &self,
+        netuid: u16,
+        hotkey: &[u8; 32],
+        at: &BlockInfo,
+    ) -> Result<Vec<CommitInfo>, ChainError> {
+        self.check_at(at)?;
+        let commits = DevChain::weight_commits(self, netuid, hotkey).await?;
+        Ok(commits.iter().map(|c| self.commit_info(c)).collect())
+    }
+
+    async fn set_commitment(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        data: Vec<u8>,
+    ) -> Result<Included, ChainError> {
+        DevChain::set_commitment(self, signer, netuid, data).await?;
+        Ok(self.included())
+    }
+
+    async fn set_weights(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        uids: Vec<u16>,
+        values: Vec<u16>,
+        version_key: u64,
+    ) -> Result<Included, ChainError> {
+        DevChain::set_weights(self, signer, netuid, uids, values, version_key).await?;
+        Ok(self.included())
+    }
+
+    async fn commit_weights(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        commit_hash: [u8; 32],
+    ) -> Result<Included, ChainError> {
+        DevChain::commit_weights(self, signer, netuid, commit_hash).await?;
+        Ok(self.included())
+    }
+
+    async fn reveal_weights(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        reveal: Reveal,
+    ) -> Result<Included, ChainError> {
+        self.with_state(|st| self.reveal_weights_in(st, signer.public(), netuid, reveal))?;
+        Ok(self.included())
+    }
+
+    async fn serve_axon(
+        &self,
+        signer: &Hotkey,
+        netuid: u16,
+        axon: Axon,
+    ) -> Result<Included, ChainError> {
+        self.with_state(|st| self.serve_axon_in(st, signer.public(), netuid, axon))?;
+        Ok(self.included())
+    }
+}

@@ -1,0 +1,474 @@
+//! The life of one cycle's weights on chain, as a pure state machine.
+//!
+//! A validator writes its intent (weights, salt, commit hash) durably *before* sending anything
+//! (state [`WeightState::Recorded`]). What it does next depends only on the state ([`action`]),
+//! and what it learns moves the state ([`next`]). A submission whose answer was lost with the
+//! connection is [`WeightState::Unknown`]: it is resolved against the chain (`WeightCommits`,
+//! `LastUpdate`) before anything is sent again, so a cycle's weights land at most once.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChainError, ErrorKind, Included};
+
+/// How weights reach the chain: `set_weights`, or `commit_weights` then `reveal_weights`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WeightMode {
+    SetWeights,
+    CommitReveal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// No uid earned a positive weight.
+    NoPositiveScores,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum WeightState {
+    /// Written ahead; nothing sent yet (or a send failed before reaching the node).
+    Recorded,
+    /// Sent at block `sent`; the answer was lost. Resolve against the chain before sending
+    /// again.
+    Unknown {
+        sent: u64,
+    },
+    /// `set_weights` landed at `block`.
+    Set {
+        block: u64,
+    },
+    /// The commit landed at `block`; it is revealed in the window the chain gives it
+    /// (`WeightCommits`: first and last reveal block).
+    Committed {
+        block: u64,
+    },
+    /// The reveal of the commit made at `block` was sent at block `sent`; its answer was lost.
+    RevealUnknown {
+        block: u64,
+        sent: u64,
+    },
+    /// The reveal landed at `block`.
+    Revealed {
+        block: u64,
+    },
+    /// The commit can no longer be revealed (`ExpiredWeightCommit`, or it is gone).
+    Expired {
+        error: String,
+    },
+    /// The chain refused the submission (the runtime's error name).
+    Rejected {
+        error: String,
+    },
+    Skipped {
+        reason: SkipReason,
+    },
+}
+
+impl WeightState {
+    /// Short label for reports and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Recorded => "recorded",
+            Self::Unknown { .. } => "unknown",
+            Self::Set { .. } => "set",
+            Self::Committed { .. } => "committed",
+            Self::RevealUnknown { .. } => "reveal_unknown",
+            Self::Revealed { .. } => "revealed",
+            Self::Expired { .. } => "expired",
+            Self::Rejected { .. } => "rejected",
+            Self::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+/// What to do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightAction {
+    /// Send `set_weights` or `commit_weights`.
+    Send,
+    /// Read the chain to learn what became of a lost submission.
+    Resolve,
+    /// Send `reveal_weights`.
+    Reveal,
+    /// Nothing yet (a commit waiting for its reveal epoch).
+    Wait,
+    /// Nothing ever again.
+    Done,
+}
+
+/// `reveal_due`: the commit's reveal window has come (and the validator's timing allows it).
+pub fn action(state: &WeightState, reveal_due: bool) -> WeightAction {
+    match state {
+        WeightState::Recorded => WeightAction::Send,
+        WeightState::Unknown { .. } | WeightState::RevealUnknown { .. } => WeightAction::Resolve,
+        WeightState::Committed { .. } if reveal_due => WeightAction::Reveal,
+        WeightState::Committed { .. } => WeightAction::Wait,
+        _ => WeightAction::Done,
+    }
+}
+
+/// What the chain shows about our submission, read when its answer was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// Our commit hash is among the hotkey's `WeightCommits`, committed at `block`.
+    CommitFound { block: u64 },
+    /// Our uid's `LastUpdate` reached `block`, at or after we sent (weights were set).
+    Updated { block: u64 },
+    /// Neither, and the transaction's mortal era has passed: it can never land.
+    Absent,
+    /// Neither yet, but the transaction could still be included: wait.
+    Pending,
+}
+
+/// Blocks a signed transaction stays valid (its mortal era); clients sign with this period.
+pub const MORTAL_PERIOD: u64 = 64;
+
+/// What a read of the chain at finalized block `finalized` shows about a submission sent at block
+/// `sent`: `commit` is the block of our hash's `WeightCommits` entry, `last_update` our uid's
+/// `LastUpdate`. `reveal` says the submission was a reveal (which removes the commit and moves
+/// `LastUpdate`); otherwise a `set_weights` or a commit. Only once the transaction's mortal era
+/// is over is an absence conclusive.
+pub fn observe(
+    reveal: bool,
+    commit: Option<u64>,
+    last_update: Option<u64>,
+    sent: u64,
+    finalized: u64,
+) -> Observed {
+    let expired = finalized > sent + MORTAL_PERIOD;
+    let updated = last_update.filter(|b| *b >= sent);
+    match (reveal, commit, updated) {
+        (false, Some(block), _) => Observed::CommitFound { block },
+        (false, None, Some(block)) => Observed::Updated { block },
+        (true, None, Some(block)) => Observed::Updated { block },
+        (true, Some(block), _) if expired => Observed::CommitFound { block },
+        (_, None, None) if expired => Observed::Absent,
+        _ => Observed::Pending,
+    }
+}
+
+/// An answer that moves the state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightEvent {
+    /// The answer to `set_weights` / `commit_weights` sent at block `at`.
+    Sent {
+        result: Result<Included, ChainError>,
+        at: u64,
+    },
+    /// The answer to `reveal_weights` sent at block `at`.
+    Revealed {
+        result: Result<Included, ChainError>,
+        at: u64,
+    },
+    Resolved(Observed),
+}
+
+fn refused(e: &ChainError) -> WeightState {
+    WeightState::Rejected { error: e.name() }
+}
+
+/// The state after `event`. Events that do not apply to a state leave it as it is.
+pub fn next(state: &WeightState, mode: WeightMode, event: &WeightEvent) -> WeightState {
+    use WeightState as S;
+    match (state, event) {
+        (S::Recorded, WeightEvent::Sent { result, at }) => match result {
+            Ok(inc) => match mode {
+                WeightMode::SetWeights => S::Set { block: inc.block },
+                WeightMode::CommitReveal => S::Committed { block: inc.block },
+            },
+            Err(e) => match e.kind() {
+                ErrorKind::Transient => S::Recorded,
+                ErrorKind::OutcomeUnknown => S::Unknown { sent: *at },
+                ErrorKind::Final => refused(e),
+            },
+        },
+        (S::Unknown { .. }, WeightEvent::Resolved(Observed::Pending)) => state.clone(),
+        (S::Unknown { .. }, WeightEvent::Resolved(seen)) => match (mode, seen) {
+            (WeightMode::CommitReveal, Observed::CommitFound { block }) => {
+                S::Committed { block: *block }
+            }
+            (WeightMode::SetWeights, Observed::Updated { block }) => S::Set { block: *block },
+            _ => S::Recorded,
+        },
+        (S::Committed { block }, WeightEvent::Revealed { result, at }) => match result {
+            Ok(inc) => S::Revealed { block: inc.block },
+            Err(ChainError::RevealTooEarly) => state.clone(),
+            Err(e @ (ChainError::ExpiredWeightCommit | ChainError::NoWeightsCommitFound)) => {
+                S::Expired { error: e.name() }
+            }
+            Err(e) => match e.kind() {
+                ErrorKind::Transient => state.clone(),
+                ErrorKind::OutcomeUnknown => S::RevealUnknown {
+                    block: *block,
+                    sent: *at,
+                },
+                ErrorKind::Final => refused(e),
+            },
+        },
+        (S::RevealUnknown { block, .. }, WeightEvent::Resolved(seen)) => match seen {
+            Observed::CommitFound { .. } => S::Committed { block: *block },
+            Observed::Updated { block: b } => S::Revealed { block: *b },
+            Observed::Pending => state.clone(),
+            Observed::Absent => S::Expired {
+                error: "commit gone without a reveal".into(),
+            },
+        },
+        _ => state.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inc(block: u64) -> Result<Included, ChainError> {
+        Ok(Included { block })
+    }
+
+    fn sent(result: Result<Included, ChainError>) -> WeightEvent {
+        WeightEvent::Sent { result, at: 9 }
+    }
+
+    #[test]
+    fn transitions() {
+        use WeightMode::{CommitReveal as CR, SetWeights as SW};
+        use WeightState as S;
+        let committed = S::Committed { block: 10 };
+        let lost = || Err(ChainError::OutcomeUnknown("socket closed".into()));
+        let down = || Err(ChainError::Connection("refused".into()));
+        let rows: Vec<(S, WeightMode, WeightEvent, S)> = vec![
+            (S::Recorded, SW, sent(inc(10)), S::Set { block: 10 }),
+            (S::Recorded, CR, sent(inc(10)), committed.clone()),
+            (S::Recorded, CR, sent(down()), S::Recorded),
+            (S::Recorded, CR, sent(lost()), S::Unknown { sent: 9 }),
+            (
+                S::Recorded,
+                SW,
+                sent(Err(ChainError::SettingWeightsTooFast { blocks_left: 3 })),
+                S::Rejected {
+                    error: "SettingWeightsTooFast".into(),
+                },
+            ),
+            (
+                S::Recorded,
+                CR,
+                sent(Err(ChainError::Module {
+                    pallet: "SubtensorModule".into(),
+                    error: "TxRateLimitExceeded".into(),
+                })),
+                S::Rejected {
+                    error: "TxRateLimitExceeded".into(),
+                },
+            ),
+            (
+                S::Unknown { sent: 9 },
+                CR,
+                WeightEvent::Resolved(Observed::CommitFound { block: 10 }),
+                committed.clone(),
+            ),
+            (
+                S::Unknown { sent: 9 },
+                SW,
+                WeightEvent::Resolved(Observed::Updated { block: 11 }),
+                S::Set { block: 11 },
+            ),
+            (
+                S::Unknown { sent: 9 },
+                CR,
+                WeightEvent::Resolved(Observed::Absent),
+                S::Recorded,
+            ),
+            // A LastUpdate move says nothing about a commit.
+            (
+                S::Unknown { sent: 9 },
+                CR,
+                WeightEvent::Resolved(Observed::Updated { block: 11 }),
+                S::Recorded,
+            ),
+            (
+                committed.clone(),
+                CR,
+                WeightEvent::Revealed {
+                    result: inc(20),
+                    at: 15,
+                },
+                S::Revealed { block: 20 },
+            ),
+            (
+                committed.clone(),
+                CR,
+                WeightEvent::Revealed {
+                    result: Err(ChainError::RevealTooEarly),
+                    at: 15,
+                },
+                committed.clone(),
+            ),
+            (
+                committed.clone(),
+                CR,
+                WeightEvent::Revealed {
+                    result: down(),
+                    at: 15,
+                },
+                committed.clone(),
+            ),
+            (
+                committed.clone(),
+                CR,
+                WeightEvent::Revealed {
+                    result: Err(ChainError::ExpiredWeightCommit),
+                    at: 15,
+                },
+                S::Expired {
+                    error: "ExpiredWeightCommit".into(),
+                },
+            ),
+            (
+                committed.clone(),
+                CR,
+                WeightEvent::Revealed {
+                    result: lost(),
+                    at: 15,
+                },
+                S::RevealUnknown {
+                    block: 10,
+                    sent: 15,
+                },
+            ),
+            (
+                S::RevealUnknown {
+                    block: 10,
+                    sent: 15,
+                },
+                CR,
+                WeightEvent::Resolved(Observed::CommitFound { block: 10 }),
+                committed.clone(),
+            ),
+            (
+                S::RevealUnknown {
+                    block: 10,
+                    sent: 15,
+                },
+                CR,
+                WeightEvent::Resolved(Observed::Updated { block: 21 }),
+                S::Revealed { block: 21 },
+            ),
+            (
+                S::RevealUnknown {
+                    block: 10,
+                    sent: 15,
+                },
+                CR,
+                WeightEvent::Resolved(Observed::Absent),
+                S::Expired {
+                    error: "commit gone without a reveal".into(),
+                },
+            ),
+            (
+                S::Unknown { sent: 9 },
+                CR,
+                WeightEvent::Resolved(Observed::Pending),
+                S::Unknown { sent: 9 },
+            ),
+            // Answers that do not apply leave the state alone.
+            (
+                S::Set { block: 10 },
+                SW,
+                sent(inc(12)),
+                S::Set { block: 10 },
+            ),
+            (
+                S::Revealed { block: 20 },
+                CR,
+                WeightEvent::Revealed {
+                    result: inc(30),
+                    at: 15,
+                },
+                S::Revealed { block: 20 },
+            ),
+        ];
+        for (from, mode, event, to) in rows {
+            assert_eq!(next(&from, mode, &event), to, "{from:?} + {event:?}");
+        }
+    }
+
+    #[test]
+    fn observations() {
+        use Observed as O;
+        let p = MORTAL_PERIOD;
+        // (reveal, commit, last_update, sent, finalized) -> observed
+        let rows = [
+            (false, Some(12), None, 10, 11, O::CommitFound { block: 12 }),
+            (false, None, Some(12), 10, 13, O::Updated { block: 12 }),
+            (false, None, Some(9), 10, 13, O::Pending),
+            (false, None, Some(9), 10, 11 + p, O::Absent),
+            (false, None, None, 10, 10 + p, O::Pending),
+            (true, None, Some(30), 25, 31, O::Updated { block: 30 }),
+            (true, Some(12), Some(12), 25, 30, O::Pending),
+            (
+                true,
+                Some(12),
+                Some(12),
+                25,
+                26 + p,
+                O::CommitFound { block: 12 },
+            ),
+            (true, None, Some(12), 25, 26 + p, O::Absent),
+            (true, None, None, 25, 30, O::Pending),
+        ];
+        for (reveal, commit, lu, sent, fin, want) in rows {
+            assert_eq!(
+                observe(reveal, commit, lu, sent, fin),
+                want,
+                "reveal={reveal} commit={commit:?} last_update={lu:?} sent={sent} finalized={fin}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions() {
+        use WeightAction as A;
+        use WeightState as S;
+        let committed = S::Committed { block: 1 };
+        let rows = [
+            (S::Recorded, false, A::Send),
+            (S::Unknown { sent: 9 }, false, A::Resolve),
+            (committed.clone(), false, A::Wait),
+            (committed, true, A::Reveal),
+            (S::RevealUnknown { block: 1, sent: 2 }, true, A::Resolve),
+            (S::Set { block: 1 }, true, A::Done),
+            (S::Revealed { block: 1 }, true, A::Done),
+            (S::Expired { error: "x".into() }, true, A::Done),
+            (S::Rejected { error: "x".into() }, true, A::Done),
+            (
+                S::Skipped {
+                    reason: SkipReason::NoPositiveScores,
+                },
+                false,
+                A::Done,
+            ),
+        ];
+        for (state, due, want) in rows {
+            assert_eq!(action(&state, due), want, "{state:?} due={due}");
+        }
+    }
+
+    #[test]
+    fn error_names_and_kinds() {
+        assert_eq!(
+            ChainError::SettingWeightsTooFast { blocks_left: 2 }.name(),
+            "SettingWeightsTooFast"
+        );
+        assert_eq!(ChainError::RevealTooEarly.name(), "RevealTooEarly");
+        assert_eq!(
+            ChainError::Connection("x".into()).kind(),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            ChainError::OutcomeUnknown("x".into()).kind(),
+            ErrorKind::OutcomeUnknown
+        );
+        assert_eq!(ChainError::RevealTooEarly.kind(), ErrorKind::Final);
+    }
+}
