@@ -32,6 +32,8 @@ pub struct Ctx {
     pub hotkey: Hotkey,
     pub netuid: u16,
     pub device: Device,
+    /// How often ChainSync asks for a new finalized block.
+    pub poll: std::time::Duration,
     /// Base URL others reach this daemon's HTTP server (metrics, shards, models) at; a miner
     /// commits its shard location under it.
     pub public_url: String,

@@ -49,7 +49,12 @@ where
 }
 
 fn poll_interval(ctx: &Ctx) -> Duration {
-    Duration::from_millis((ctx.cfg.block_time_ms / 3).clamp(10, 2000))
+    ctx.poll
+}
+
+/// localnet's poll interval: a third of a block.
+pub fn poll_for_block_time(block_time_ms: u64) -> Duration {
+    Duration::from_millis((block_time_ms / 3).clamp(10, 2000))
 }
 
 fn validator_tick(ctx: &Ctx, label: &str, t: Tick) {

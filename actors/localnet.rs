@@ -168,6 +168,7 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             netuid,
             device: device.clone(),
             public_url: format!("http://{addr}"),
+            poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
         };
         crate::daemon::ensure_genesis(&ctx)?;
         eprintln!(
@@ -195,6 +196,7 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
             netuid,
             device: device.clone(),
             public_url: format!("http://{addr}"),
+            poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
         };
         let target = (spec.role == Role::Copier)
             .then(|| {

@@ -222,6 +222,7 @@ pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::
         netuid,
         device,
         public_url,
+        poll: Duration::from_millis(cfg.node.poll_ms),
     };
     let sup = match role {
         NodeRole::Validator => {

@@ -47,7 +47,7 @@ impl Default for NodeConfig {
             http_port: 0,
             http_bind: "127.0.0.1".into(),
             advertise_url: None,
-            poll_ms: 1000,
+            poll_ms: 100,
             group: 0,
         }
     }
