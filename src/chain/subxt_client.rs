@@ -68,6 +68,9 @@ impl Config for Subtensor {
     fn set_metadata_for_spec_version(&self, v: u32, m: subxt::metadata::ArcMetadata) {
         self.0.set_metadata_for_spec_version(v, m)
     }
+    fn spec_and_transaction_version_for_block_number(&self, n: u64) -> Option<(u32, u32)> {
+        self.0.spec_and_transaction_version_for_block_number(n)
+    }
 }
 
 /// `ChargeTransactionPaymentWrapper` (newer Subtensor runtimes wrap the payment extension; the
@@ -557,3 +560,7 @@ fn items(v: &Value) -> Vec<&Value> {
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     v.at(name)
 }
+
+#[cfg(test)]
+#[path = "subxt_golden_tests.rs"]
+mod golden_tests;
