@@ -16,7 +16,7 @@ use connito::chain::weight_state::{
     self, SkipReason, WeightAction, WeightEvent, WeightMode, WeightState,
 };
 use connito::chain::{ChainError, WeightsParams, commit_hash, dev_calls::Reveal, netuid_index};
-use connito::consensus::max_upscale_u16;
+use connito::consensus::{chain_max_upscale, max_upscale_u16};
 use connito::phase::Phase;
 use connito::pol::{Scored, round_points, weights_from_history};
 use connito::store::{key, key_parts};
@@ -309,18 +309,29 @@ async fn observe(
             .map(|c| c.commit_block),
         None => None,
     };
-    let last_update = ctx
+    let me_n = ctx
         .chain
         .metagraph(ctx.netuid, &t.at)
         .await?
         .into_iter()
-        .find(|n| n.hotkey == me)
-        .map(|n| n.last_update);
-    Ok(weight_state::observe(
-        reveal,
+        .find(|n| n.hotkey == me);
+    let weights_stored = match &me_n {
+        Some(n) => {
+            let stored = ctx.chain.weights(ctx.netuid, n.uid, &t.at).await?;
+            let sent: Vec<(u16, u16)> = rec
+                .uids
+                .iter()
+                .copied()
+                .zip(chain_max_upscale(&rec.values))
+                .collect();
+            stored == sent
+        }
+        None => false,
+    };
+    let evidence = weight_state::Evidence {
         commit,
-        last_update,
-        sent,
-        t.at.number,
-    ))
+        last_update: me_n.map(|n| n.last_update),
+        weights_stored,
+    };
+    Ok(weight_state::observe(reveal, evidence, sent, t.at.number))
 }

@@ -140,6 +140,12 @@ fn subxt_client_reads_and_submits_against_devnet() {
                 .unwrap()
                 .is_empty()
         );
+        // The revealed weights are stored (LastUpdate stays at the commit, as Subtensor does
+        // with commit-reveal on).
+        assert_eq!(
+            c.weights(102, 0, &at).await.unwrap(),
+            vec![(0, 6553), (1, 65535)]
+        );
 
         // Concurrent senders of one key get distinct nonces.
         let bob = connito::chain::DEV_ACCOUNTS[1].1;

@@ -89,6 +89,22 @@ impl ChainClient for DevChain {
         Ok(commits.iter().map(|c| self.commit_info(c)).collect())
     }
 
+    async fn weights(
+        &self,
+        netuid: u16,
+        uid: u16,
+        at: &BlockInfo,
+    ) -> Result<Vec<(u16, u16)>, ChainError> {
+        self.check_at(at)?;
+        self.check_netuid(netuid)?;
+        let st = self.state.lock().expect("chain lock");
+        Ok(st
+            .neurons
+            .get(usize::from(uid))
+            .map(|n| n.weights.clone())
+            .unwrap_or_default())
+    }
+
     async fn set_commitment(
         &self,
         signer: &Hotkey,

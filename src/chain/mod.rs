@@ -305,6 +305,13 @@ pub trait ChainClient: Send + Sync {
         hotkey: &[u8; 32],
         at: &BlockInfo,
     ) -> Result<Vec<CommitInfo>, ChainError>;
+    /// The weights row of `uid` (`Weights(netuid_index, uid)`): `(uid, value)` pairs as stored.
+    async fn weights(
+        &self,
+        netuid: u16,
+        uid: u16,
+        at: &BlockInfo,
+    ) -> Result<Vec<(u16, u16)>, ChainError>;
     async fn set_commitment(
         &self,
         signer: &Hotkey,

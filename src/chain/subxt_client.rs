@@ -464,6 +464,24 @@ impl ChainClient for SubxtClient {
             .collect())
     }
 
+    async fn weights(
+        &self,
+        netuid: u16,
+        uid: u16,
+        at: &BlockInfo,
+    ) -> Result<Vec<(u16, u16)>, ChainError> {
+        let (_c, block) = self.at(at).await?;
+        let addr =
+            subxt::dynamic::storage::<(u16, u16), Vec<(u16, u16)>>("SubtensorModule", "Weights");
+        block
+            .storage()
+            .fetch(&addr, (netuid_index(netuid, 0), uid))
+            .await
+            .map_err(read_err)?
+            .decode()
+            .map_err(read_err)
+    }
+
     async fn set_commitment(
         &self,
         signer: &Hotkey,

@@ -124,27 +124,36 @@ pub enum Observed {
 /// Blocks a signed transaction stays valid (its mortal era); clients sign with this period.
 pub const MORTAL_PERIOD: u64 = 64;
 
-/// What a read of the chain at finalized block `finalized` shows about a submission sent at block
-/// `sent`: `commit` is the block of our hash's `WeightCommits` entry, `last_update` our uid's
-/// `LastUpdate`. `reveal` says the submission was a reveal (which removes the commit and moves
-/// `LastUpdate`); otherwise a `set_weights` or a commit. Only once the transaction's mortal era
-/// is over is an absence conclusive.
-pub fn observe(
-    reveal: bool,
-    commit: Option<u64>,
-    last_update: Option<u64>,
-    sent: u64,
-    finalized: u64,
-) -> Observed {
+/// What the chain holds that a lost submission could have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Evidence {
+    /// Block of our commit hash's `WeightCommits` entry, if it is there.
+    pub commit: Option<u64>,
+    /// Our uid's `LastUpdate` (`set_weights` moves it while commit-reveal is off; Subtensor's
+    /// reveal does not).
+    pub last_update: Option<u64>,
+    /// Our uid's `Weights` row is the vector we sent (as the chain stores it, max-upscaled).
+    pub weights_stored: bool,
+}
+
+/// What a read at finalized block `finalized` shows about a submission sent at block `sent`.
+/// `reveal`: the submission was a reveal (it removes the commit and stores the weights);
+/// otherwise a `set_weights` or a commit. An absence is conclusive only once the transaction's
+/// mortal era is over.
+pub fn observe(reveal: bool, ev: Evidence, sent: u64, finalized: u64) -> Observed {
     let expired = finalized > sent + MORTAL_PERIOD;
-    let updated = last_update.filter(|b| *b >= sent);
-    match (reveal, commit, updated) {
-        (false, Some(block), _) => Observed::CommitFound { block },
-        (false, None, Some(block)) => Observed::Updated { block },
-        (true, None, Some(block)) => Observed::Updated { block },
-        (true, Some(block), _) if expired => Observed::CommitFound { block },
-        (_, None, None) if expired => Observed::Absent,
-        _ => Observed::Pending,
+    let updated = ev.last_update.filter(|b| *b >= sent);
+    match (reveal, ev.commit) {
+        (false, Some(block)) => Observed::CommitFound { block },
+        (false, None) => match updated {
+            Some(block) => Observed::Updated { block },
+            None if expired => Observed::Absent,
+            None => Observed::Pending,
+        },
+        (true, None) if ev.weights_stored => Observed::Updated { block: finalized },
+        (true, None) if expired => Observed::Absent,
+        (true, Some(block)) if expired => Observed::CommitFound { block },
+        (true, _) => Observed::Pending,
     }
 }
 
@@ -397,31 +406,54 @@ mod tests {
     fn observations() {
         use Observed as O;
         let p = MORTAL_PERIOD;
-        // (reveal, commit, last_update, sent, finalized) -> observed
+        let ev = |commit, last_update, weights_stored| Evidence {
+            commit,
+            last_update,
+            weights_stored,
+        };
+        // (reveal, evidence, sent, finalized) -> observed
         let rows = [
-            (false, Some(12), None, 10, 11, O::CommitFound { block: 12 }),
-            (false, None, Some(12), 10, 13, O::Updated { block: 12 }),
-            (false, None, Some(9), 10, 13, O::Pending),
-            (false, None, Some(9), 10, 11 + p, O::Absent),
-            (false, None, None, 10, 10 + p, O::Pending),
-            (true, None, Some(30), 25, 31, O::Updated { block: 30 }),
-            (true, Some(12), Some(12), 25, 30, O::Pending),
+            (
+                false,
+                ev(Some(12), None, false),
+                10,
+                11,
+                O::CommitFound { block: 12 },
+            ),
+            (
+                false,
+                ev(None, Some(12), true),
+                10,
+                13,
+                O::Updated { block: 12 },
+            ),
+            (false, ev(None, Some(9), true), 10, 13, O::Pending),
+            (false, ev(None, Some(9), true), 10, 11 + p, O::Absent),
+            (false, ev(None, None, false), 10, 10 + p, O::Pending),
+            // A reveal: the commit gone and our weights stored, LastUpdate unmoved.
             (
                 true,
-                Some(12),
-                Some(12),
+                ev(None, Some(12), true),
+                25,
+                31,
+                O::Updated { block: 31 },
+            ),
+            (true, ev(Some(12), Some(12), false), 25, 30, O::Pending),
+            (
+                true,
+                ev(Some(12), Some(12), false),
                 25,
                 26 + p,
                 O::CommitFound { block: 12 },
             ),
-            (true, None, Some(12), 25, 26 + p, O::Absent),
-            (true, None, None, 25, 30, O::Pending),
+            (true, ev(None, Some(12), false), 25, 26 + p, O::Absent),
+            (true, ev(None, None, false), 25, 30, O::Pending),
         ];
-        for (reveal, commit, lu, sent, fin, want) in rows {
+        for (reveal, e, sent, fin, want) in rows {
             assert_eq!(
-                observe(reveal, commit, lu, sent, fin),
+                observe(reveal, e, sent, fin),
                 want,
-                "reveal={reveal} commit={commit:?} last_update={lu:?} sent={sent} finalized={fin}"
+                "reveal={reveal} {e:?} sent={sent} finalized={fin}"
             );
         }
     }
