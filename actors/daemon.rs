@@ -1,7 +1,15 @@
 //! The supervision trees of the two daemons, wired in one place.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
+use burn::tensor::Device;
+use connito::chain::ChainClient;
+use connito::config::LocalnetConfig;
+use connito::phase::PhaseClock;
+use connito::submission::Hotkey;
 
 use connito::config::Role;
 use ractor::{Actor, ActorCell, ActorRef};
@@ -224,4 +232,111 @@ pub fn ensure_genesis(ctx: &Ctx) -> anyhow::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// What a daemon does.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Validator,
+    /// A miner of `group`; a copier (localnet's adversary) copies `target`'s shards.
+    Miner {
+        role: Role,
+        group: u16,
+        target: Option<[u8; 32]>,
+    },
+}
+
+/// Everything one daemon needs, in its own process (`connito validator|miner`) or in localnet.
+pub struct DaemonSpec {
+    /// Unique in the process; prefixes actor names.
+    pub name: String,
+    pub kind: Kind,
+    pub chain: Arc<dyn ChainClient>,
+    pub store: Store,
+    pub clock: PhaseClock,
+    pub cfg: Arc<LocalnetConfig>,
+    pub hotkey: Hotkey,
+    pub netuid: u16,
+    pub device: Device,
+    /// `HOST:PORT` of its HTTP server.
+    pub bind: String,
+    /// Base URL others reach the server at (default `http://<bound address>`).
+    pub advertise: Option<String>,
+    pub poll: Duration,
+}
+
+/// A started daemon.
+pub struct Running {
+    pub ctx: Ctx,
+    pub sup: ActorRef<SupervisorMsg>,
+    pub addr: SocketAddr,
+    http: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a daemon: its HTTP server (`/metrics` and its content), the validator's genesis model
+/// on a first run, and its supervision tree.
+pub async fn start(spec: DaemonSpec) -> anyhow::Result<Running> {
+    let metrics = Metrics::new();
+    let miner = matches!(spec.kind, Kind::Miner { .. });
+    let handler = http_handler(metrics.clone(), spec.store.clone(), miner);
+    let (addr, http) = crate::http::serve_on(&spec.bind, handler)
+        .await
+        .with_context(|| format!("{}: binding the HTTP server to {}", spec.name, spec.bind))?;
+    let ctx = Ctx {
+        daemon: spec.name,
+        chain: spec.chain,
+        store: spec.store,
+        metrics,
+        clock: spec.clock,
+        cfg: spec.cfg,
+        hotkey: spec.hotkey,
+        netuid: spec.netuid,
+        device: spec.device,
+        public_url: spec.advertise.unwrap_or_else(|| format!("http://{addr}")),
+        poll: spec.poll,
+    };
+    let sup = match spec.kind {
+        Kind::Validator => {
+            ensure_genesis(&ctx)?;
+            spawn_validator(ctx.clone()).await?
+        }
+        Kind::Miner {
+            role,
+            group,
+            target,
+        } => spawn_miner(ctx.clone(), role, group, target).await?,
+    };
+    Ok(Running {
+        ctx,
+        sup,
+        addr,
+        http,
+    })
+}
+
+impl Running {
+    /// Whether its supervisor gave up (a child exhausted its restart budget).
+    pub fn failed(&self) -> bool {
+        self.sup.get_status() == ractor::ActorStatus::Stopped
+    }
+
+    /// Stops the supervision tree and waits for it, stops the HTTP server and waits for it,
+    /// flushes sled.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let name = self.ctx.daemon.clone();
+        if let Err(e) = self
+            .sup
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+            .await
+        {
+            tracing::warn!(daemon = %name, "stopping the actors: {e}");
+        }
+        self.http.abort();
+        let _ = self.http.await;
+        self.ctx
+            .store
+            .flush()
+            .with_context(|| format!("{name}: flushing its database"))?;
+        Ok(())
+    }
 }

@@ -38,15 +38,14 @@ const MAX_REQUEST_HEAD: usize = 8 << 10;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds `127.0.0.1:port` (0 = any free port) and serves GET requests with `handler`.
-pub async fn serve(port: u16, handler: Handler) -> std::io::Result<SocketAddr> {
-    serve_on(&format!("127.0.0.1:{port}"), handler).await
-}
-
-/// Serves `handler` on `bind` (`HOST:PORT`).
-pub async fn serve_on(bind: &str, handler: Handler) -> std::io::Result<SocketAddr> {
+/// Serves `handler` on `bind` (`HOST:PORT`); the task is the accept loop (abort it to stop).
+pub async fn serve_on(
+    bind: &str,
+    handler: Handler,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
                 continue;
@@ -57,7 +56,7 @@ pub async fn serve_on(bind: &str, handler: Handler) -> std::io::Result<SocketAdd
             });
         }
     });
-    Ok(addr)
+    Ok((addr, task))
 }
 
 async fn handle(mut sock: TcpStream, handler: Handler) -> std::io::Result<()> {
@@ -189,7 +188,7 @@ mod tests {
                 Response::not_found()
             }
         });
-        let addr = serve(0, h).await.unwrap();
+        let (addr, _task) = serve_on("127.0.0.1:0", h).await.unwrap();
         assert_eq!(
             get(&format!("http://{addr}/x"), 100).await.unwrap(),
             b"hello"

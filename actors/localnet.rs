@@ -11,13 +11,9 @@ use connito::config::{LocalnetConfig, Role};
 use connito::phase::PhaseClock;
 use connito::store::Store;
 use connito::submission::Hotkey;
-use ractor::ActorRef;
 
-use crate::context::Ctx;
-use crate::http;
-use crate::metrics::Metrics;
+use crate::daemon::{DaemonSpec, Kind, Running};
 use crate::report::{self, MinerInfo};
-use crate::supervisor::SupervisorMsg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -65,11 +61,6 @@ pub struct LocalnetOpts {
     pub metrics_port: Option<u16>,
 }
 
-struct Daemon {
-    ctx: Ctx,
-    sup: ActorRef<SupervisorMsg>,
-}
-
 async fn register(chain: &DevChain, key: &Hotkey, netuid: u16) -> anyhow::Result<()> {
     match chain.register(key, netuid).await {
         Ok(_) | Err(ChainError::HotKeyAlreadyRegisteredInSubNet) => Ok(()),
@@ -77,7 +68,7 @@ async fn register(chain: &DevChain, key: &Hotkey, netuid: u16) -> anyhow::Result
     }
 }
 
-fn restarts(daemons: &[Daemon]) -> u64 {
+fn restarts(daemons: &[Running]) -> u64 {
     daemons
         .iter()
         .flat_map(|d| {
@@ -92,36 +83,36 @@ fn restarts(daemons: &[Daemon]) -> u64 {
         .sum::<f64>() as u64
 }
 
-pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
-    let cfg = Arc::new(opts.cfg);
-    let tmp;
-    let dir = match &opts.data_dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("connito-localnet-")
-                .tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating data dir {}", dir.display()))?;
-    eprintln!("connito localnet: data dir {}", dir.display());
-    let device = crate::backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
-    let clock = PhaseClock::new(cfg.phases.clone())?;
-    let l = clock.cycle_len();
-    let netuid = cfg.chain.netuid;
+/// A localnet: the dev chain and the same daemons `connito validator` and `connito miner` run
+/// (`crate::daemon::start`), in one process, on the in-process chain.
+pub struct Localnet {
+    chain: Arc<DevChain>,
+    chain_store: Store,
+    daemons: Vec<Running>,
+    infos: Vec<MinerInfo>,
+    cfg: Arc<LocalnetConfig>,
+    crash: Vec<CrashAt>,
+    report: ReportFormat,
+    cycles: Option<u64>,
+    cycle_len: u64,
+    next_report: u64,
+    reported: u64,
+    _tmp: Option<tempfile::TempDir>,
+}
 
-    let chain_store = Store::open(&dir.join("chain"))
-        .context("opening the dev chain's database (is another localnet using this data dir?)")?;
-    let chain = Arc::new(DevChain::open(
-        cfg.chain.clone(),
-        chain_store.clone(),
-        cfg.seed,
-        l,
-    )?);
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Continue,
+    /// The requested number of cycles has been reported.
+    Done,
+}
+
+/// Registers localnet's development keys (and stakes the validator) on a fresh chain.
+async fn register_all(chain: &DevChain, cfg: &LocalnetConfig) -> anyhow::Result<Vec<Hotkey>> {
+    let netuid = cfg.chain.netuid;
     let vkey = Hotkey::dev("validator");
-    register(&chain, &vkey, netuid).await?;
+    register(chain, &vkey, netuid).await?;
     let mg = chain.metagraph(netuid).await?;
     if mg
         .iter()
@@ -130,120 +121,128 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
     {
         chain.add_stake(&vkey, netuid, cfg.validator_stake).await?;
     }
-    let miner_keys: Vec<Hotkey> = (0..cfg.miners.len())
-        .map(|i| Hotkey::dev(&format!("miner-{i}")))
-        .collect();
-    for k in &miner_keys {
-        register(&chain, k, netuid).await?;
+    let mut keys = vec![vkey];
+    for i in 0..cfg.miners.len() {
+        let k = Hotkey::dev(&format!("miner-{i}"));
+        register(chain, &k, netuid).await?;
+        keys.push(k);
     }
+    Ok(keys)
+}
 
-    let port_of = |offset: u16| opts.metrics_port.map_or(0, |p| p.saturating_add(offset));
-    let mut daemons = vec![];
-    let make_ctx = |name: String, hotkey: Hotkey, miner: bool| -> anyhow::Result<_> {
-        let store =
-            Store::open(&dir.join(&name)).with_context(|| format!("opening {name}'s database"))?;
-        let metrics = Metrics::new();
-        Ok((
-            name,
-            hotkey,
-            store.clone(),
-            metrics.clone(),
-            crate::daemon::http_handler(metrics, store, miner),
-        ))
-    };
-    // Validator.
-    {
-        let (name, hotkey, store, metrics, h) = make_ctx("validator".into(), vkey.clone(), false)?;
-        let addr = http::serve(port_of(0), h)
-            .await
-            .with_context(|| format!("binding the validator's HTTP port {}", port_of(0)))?;
-        let ctx = Ctx {
-            daemon: name,
-            chain: chain.clone(),
-            store,
-            metrics,
-            clock: clock.clone(),
-            cfg: cfg.clone(),
-            hotkey,
-            netuid,
-            device: device.clone(),
-            public_url: format!("http://{addr}"),
-            poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
+impl Localnet {
+    /// Opens (or continues) the chain in the data dir and starts the validator and the miners.
+    pub async fn build(opts: LocalnetOpts) -> anyhow::Result<Self> {
+        let cfg = Arc::new(opts.cfg);
+        let (dir, tmp) = match &opts.data_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("connito-localnet-")
+                    .tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
         };
-        crate::daemon::ensure_genesis(&ctx)?;
-        eprintln!(
-            "validator  {}  metrics http://{addr}/metrics",
-            vkey.address()
-        );
-        let sup = crate::daemon::spawn_validator(ctx.clone()).await?;
-        daemons.push(Daemon { ctx, sup });
-    }
-    let mut infos = vec![];
-    for (i, (spec, hotkey)) in cfg.miners.iter().zip(&miner_keys).enumerate() {
-        let (name, hotkey, store, metrics, h) =
-            make_ctx(format!("miner-{i}"), hotkey.clone(), true)?;
-        let addr = http::serve(port_of(1 + i as u16), h)
-            .await
-            .with_context(|| format!("binding miner-{i}'s HTTP port {}", port_of(1 + i as u16)))?;
-        let ctx = Ctx {
-            daemon: name,
-            chain: chain.clone(),
-            store,
-            metrics,
-            clock: clock.clone(),
-            cfg: cfg.clone(),
-            hotkey: hotkey.clone(),
-            netuid,
-            device: device.clone(),
-            public_url: format!("http://{addr}"),
-            poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
-        };
-        let target = (spec.role == Role::Copier)
-            .then(|| {
-                cfg.miners
-                    .iter()
-                    .position(|o| o.role == Role::Honest && o.group == spec.group)
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        eprintln!("connito localnet: data dir {}", dir.display());
+        let device = crate::backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
+        let clock = PhaseClock::new(cfg.phases.clone())?;
+        let l = clock.cycle_len();
+        let chain_store = Store::open(&dir.join("chain")).context(
+            "opening the dev chain's database (is another localnet using this data dir?)",
+        )?;
+        let chain = Arc::new(DevChain::open(
+            cfg.chain.clone(),
+            chain_store.clone(),
+            cfg.seed,
+            l,
+        )?);
+        let keys = register_all(&chain, &cfg).await?;
+        let port_of = |offset: u16| opts.metrics_port.map_or(0, |p| p.saturating_add(offset));
+        let mut daemons = vec![];
+        let mut infos = vec![];
+        for (i, hotkey) in keys.iter().enumerate() {
+            let (name, kind) = match i {
+                0 => ("validator".to_string(), Kind::Validator),
+                _ => {
+                    let spec = &cfg.miners[i - 1];
+                    infos.push(MinerInfo {
+                        hotkey: hotkey.public(),
+                        role: spec.role.name(),
+                        group: spec.group,
+                    });
+                    let target = (spec.role == Role::Copier)
+                        .then(|| {
+                            cfg.miners
+                                .iter()
+                                .position(|o| o.role == Role::Honest && o.group == spec.group)
+                        })
+                        .flatten()
+                        .map(|j| keys[j + 1].public());
+                    let kind = Kind::Miner {
+                        role: spec.role,
+                        group: spec.group,
+                        target,
+                    };
+                    (format!("miner-{}", i - 1), kind)
+                }
+            };
+            let store = Store::open(&dir.join(&name))
+                .with_context(|| format!("opening {name}'s database"))?;
+            let running = crate::daemon::start(DaemonSpec {
+                name: name.clone(),
+                kind,
+                chain: chain.clone(),
+                store,
+                clock: clock.clone(),
+                cfg: cfg.clone(),
+                hotkey: hotkey.clone(),
+                netuid: cfg.chain.netuid,
+                device: device.clone(),
+                bind: format!("127.0.0.1:{}", port_of(i as u16)),
+                advertise: None,
+                poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
             })
-            .flatten()
-            .map(|j| miner_keys[j].public());
+            .await?;
+            let what = match kind {
+                Kind::Validator => String::new(),
+                Kind::Miner { role, group, .. } => format!(" ({}, group {group})", role.name()),
+            };
+            eprintln!(
+                "{name}{what}  {}  metrics http://{}/metrics",
+                hotkey.address(),
+                running.addr
+            );
+            daemons.push(running);
+        }
+        let start = chain.best_block().await?.number;
         eprintln!(
-            "miner-{i} ({}, group {})  {}  metrics http://{addr}/metrics",
-            spec.role.name(),
-            spec.group,
-            hotkey.address()
+            "connito localnet: block {start}, cycle {} ({} blocks of {} ms)",
+            start / l,
+            l,
+            cfg.block_time_ms
         );
-        infos.push(MinerInfo {
-            hotkey: hotkey.public(),
-            role: spec.role.name(),
-            group: spec.group,
-        });
-        let sup = crate::daemon::spawn_miner(ctx.clone(), spec.role, spec.group, target).await?;
-        daemons.push(Daemon { ctx, sup });
+        Ok(Self {
+            chain,
+            chain_store,
+            daemons,
+            infos,
+            cfg,
+            crash: opts.crash,
+            report: opts.report,
+            cycles: opts.cycles,
+            cycle_len: l,
+            next_report: start / l,
+            reported: 0,
+            _tmp: tmp,
+        })
     }
 
-    // Block production and reports.
-    let start = chain.best_block().await?.number;
-    let mut next_report = start / l;
-    let mut reported = 0u64;
-    let mut ticker = tokio::time::interval(Duration::from_millis(cfg.block_time_ms));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    eprintln!(
-        "connito localnet: block {start}, cycle {} ({} blocks of {} ms)",
-        start / l,
-        l,
-        cfg.block_time_ms
-    );
-    let shutdown = tokio::signal::ctrl_c();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => { eprintln!("connito localnet: interrupted"); break; }
-            _ = ticker.tick() => {}
-        }
-        if let Some(d) = daemons
-            .iter()
-            .find(|d| d.sup.get_status() == ractor::ActorStatus::Stopped)
-        {
+    /// One block: checks the supervisors, seals a block, injects the crashes due at it, and
+    /// prints the report of a cycle whose epoch has run.
+    pub async fn step(&mut self) -> anyhow::Result<Step> {
+        if let Some(d) = self.daemons.iter().find(|d| d.failed()) {
             // A supervisor stops only when a child exhausted its restart budget: exit non-zero so
             // the service manager restarts the whole process from its stored state.
             anyhow::bail!(
@@ -251,51 +250,77 @@ pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
                 d.ctx.daemon
             );
         }
-        let head = chain.produce_block()?;
+        let head = self.chain.produce_block()?;
+        let l = self.cycle_len;
+        for c in self
+            .crash
+            .iter()
+            .filter(|c| c.cycle * l + c.offset == head.number)
         {
-            for c in opts
-                .crash
-                .iter()
-                .filter(|c| c.cycle * l + c.offset == head.number)
-            {
-                if let Some(d) = daemons.iter().find(|d| d.ctx.daemon == c.daemon) {
-                    eprintln!(
-                        "connito localnet: injecting a crash into {}/{}",
-                        c.daemon, c.actor
-                    );
-                    crate::daemon::crash(&d.ctx, &c.actor);
-                }
+            if let Some(d) = self.daemons.iter().find(|d| d.ctx.daemon == c.daemon) {
+                eprintln!(
+                    "connito localnet: injecting a crash into {}/{}",
+                    c.daemon, c.actor
+                );
+                crate::daemon::crash(&d.ctx, &c.actor);
             }
         }
         // Cycle c is reported one block after the epoch at its end has run.
-        if head.number > (next_report + 1) * l {
-            let mg = chain.metagraph(netuid).await?;
-            let r = report::build(
-                &daemons[0].ctx.store,
-                next_report,
-                cfg.model.n_groups,
-                &infos,
-                &mg,
-                restarts(&daemons),
-            )?;
-            match opts.report {
-                ReportFormat::Json => println!("{}", serde_json::to_string(&r)?),
-                ReportFormat::Table => println!("{}", report::table(&r)),
-            }
-            next_report += 1;
-            reported += 1;
-            if opts.cycles.is_some_and(|n| reported >= n) {
-                break;
+        if head.number > (self.next_report + 1) * l {
+            self.print_report().await?;
+            if self.cycles.is_some_and(|n| self.reported >= n) {
+                return Ok(Step::Done);
             }
         }
+        Ok(Step::Continue)
     }
-    for d in &daemons {
-        d.sup.stop(Some("shutdown".into()));
+
+    async fn print_report(&mut self) -> anyhow::Result<()> {
+        let mg = self.chain.metagraph(self.cfg.chain.netuid).await?;
+        let r = report::build(
+            &self.daemons[0].ctx.store,
+            self.next_report,
+            self.cfg.model.n_groups,
+            &self.infos,
+            &mg,
+            restarts(&self.daemons),
+        )?;
+        match self.report {
+            ReportFormat::Json => println!("{}", serde_json::to_string(&r)?),
+            ReportFormat::Table => println!("{}", report::table(&r)),
+        }
+        self.next_report += 1;
+        self.reported += 1;
+        Ok(())
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    for d in &daemons {
-        d.ctx.store.flush()?;
+
+    /// Stops every daemon (actors and HTTP servers awaited, sled flushed), then the chain.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        for d in self.daemons {
+            d.stop().await?;
+        }
+        self.chain_store.flush()?;
+        Ok(())
     }
-    chain_store.flush()?;
-    Ok(())
+}
+
+pub async fn run(opts: LocalnetOpts) -> anyhow::Result<()> {
+    let mut net = Localnet::build(opts).await?;
+    let mut ticker = tokio::time::interval(Duration::from_millis(net.cfg.block_time_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let outcome = loop {
+        tokio::select! {
+            _ = &mut interrupted => { eprintln!("connito localnet: interrupted"); break Ok(()); }
+            _ = ticker.tick() => {}
+        }
+        match net.step().await {
+            Ok(Step::Continue) => {}
+            Ok(Step::Done) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    net.shutdown().await?;
+    outcome
 }

@@ -20,12 +20,9 @@ use connito::daemon_config::{DaemonConfig, env_overrides, parse_set};
 use connito::phase::PhaseClock;
 use connito::store::Store;
 use connito::submission::Hotkey;
-use ractor::ActorRef;
 
 use crate::chain_cmd::NetworkArgs;
-use crate::context::Ctx;
-use crate::metrics::Metrics;
-use crate::supervisor::SupervisorMsg;
+use crate::daemon::{DaemonSpec, Kind, Running};
 use crate::wallet_cmd::WalletArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,49 +195,42 @@ pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::
     let protocol = Arc::new(cfg.protocol);
     let device = crate::backend::device(protocol.backend).map_err(anyhow::Error::msg)?;
     let clock = PhaseClock::new(protocol.phases.clone())?;
-    let metrics = Metrics::new();
-    let miner = role == NodeRole::Miner;
-    let handler = crate::daemon::http_handler(metrics.clone(), store.clone(), miner);
-    let bind = format!("{}:{}", cfg.node.http_bind, cfg.node.http_port);
-    let addr = crate::http::serve_on(&bind, handler)
-        .await
-        .with_context(|| format!("binding the HTTP server to {bind}"))?;
-    let public_url = cfg
-        .node
-        .advertise_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    eprintln!("metrics http://{addr}/metrics; advertised as {public_url}");
-    let ctx = Ctx {
-        daemon: role.name().into(),
+    let kind = match role {
+        NodeRole::Validator => Kind::Validator,
+        NodeRole::Miner => Kind::Miner {
+            role: Role::Honest,
+            group: cfg.node.group,
+            target: None,
+        },
+    };
+    let running = crate::daemon::start(DaemonSpec {
+        name: role.name().into(),
+        kind,
         chain,
-        store: store.clone(),
-        metrics,
+        store,
         clock,
         cfg: protocol,
         hotkey,
         netuid,
         device,
-        public_url,
+        bind: format!("{}:{}", cfg.node.http_bind, cfg.node.http_port),
+        advertise: cfg.node.advertise_url.clone(),
         poll: Duration::from_millis(cfg.node.poll_ms),
-    };
-    let sup = match role {
-        NodeRole::Validator => {
-            crate::daemon::ensure_genesis(&ctx)?;
-            crate::daemon::spawn_validator(ctx.clone()).await?
-        }
-        NodeRole::Miner => {
-            crate::daemon::spawn_miner(ctx.clone(), Role::Honest, cfg.node.group, None).await?
-        }
-    };
-    let outcome = wait_for_stop(&sup).await;
-    shutdown(sup, &store).await?;
+    })
+    .await?;
+    eprintln!(
+        "metrics http://{}/metrics; advertised as {}",
+        running.addr, running.ctx.public_url
+    );
+    let outcome = wait_for_stop(&running).await;
+    running.stop().await?;
+    eprintln!("stopped");
     outcome
 }
 
 /// Runs until SIGINT or SIGTERM (Ok) or until the supervisor gives up (Err: the service
 /// manager restarts the process).
-async fn wait_for_stop(sup: &ActorRef<SupervisorMsg>) -> anyhow::Result<()> {
+async fn wait_for_stop(d: &Running) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut check = tokio::time::interval(Duration::from_millis(500));
@@ -249,22 +239,10 @@ async fn wait_for_stop(sup: &ActorRef<SupervisorMsg>) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => { eprintln!("SIGINT: shutting down"); return Ok(()); }
             _ = term.recv() => { eprintln!("SIGTERM: shutting down"); return Ok(()); }
             _ = check.tick() => {
-                if sup.get_status() == ractor::ActorStatus::Stopped {
+                if d.failed() {
                     anyhow::bail!("an actor kept failing and its supervisor gave up (see the log above)");
                 }
             }
         }
     }
-}
-
-async fn shutdown(sup: ActorRef<SupervisorMsg>, store: &Store) -> anyhow::Result<()> {
-    if let Err(e) = sup
-        .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
-        .await
-    {
-        eprintln!("stopping the actors: {e}");
-    }
-    store.flush().context("flushing the state database")?;
-    eprintln!("stopped");
-    Ok(())
 }
