@@ -27,6 +27,8 @@ pub struct ChainSyncArgs {
     pub poll: Duration,
     /// Sends a tick to a subscriber: a function because each subscriber has its own message type.
     pub tick: fn(&Ctx, &str, Tick),
+    /// Record miners' commitments (a validator's job; a miner reads only what it needs).
+    pub read_commitments: bool,
 }
 
 pub struct ChainSyncState {
@@ -97,7 +99,11 @@ impl Actor for ChainSync {
                 if pos.into_phase == 0 || st.last_block == 0 {
                     tracing::info!(daemon = %ctx.daemon, block = head.number, cycle = pos.cycle, phase = pos.phase.name(), "phase");
                 }
-                for cycle in windows_since(ctx, st.last_block, head.number) {
+                let windows = match st.args.read_commitments {
+                    true => windows_since(ctx, st.last_block, head.number),
+                    false => Default::default(),
+                };
+                for cycle in windows {
                     record_commitments(ctx, cycle, &head).await?;
                 }
                 st.last_block = head.number;

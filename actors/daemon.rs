@@ -111,6 +111,7 @@ pub async fn spawn_validator(ctx: Ctx) -> Result<ActorRef<SupervisorMsg>, ractor
                 subscribers: subscribers.clone(),
                 poll: poll_interval(&c),
                 tick: validator_tick,
+                read_commitments: true,
             }
         }),
         child("intake", &ctx, || Intake, {
@@ -149,6 +150,7 @@ pub async fn spawn_miner(
                 subscribers: subscribers.clone(),
                 poll: poll_interval(&c),
                 tick: miner_tick,
+                read_commitments: false,
             }
         }),
         child("trainer", &ctx, || Trainer, {

@@ -254,6 +254,46 @@ impl Drop for Subs {
     }
 }
 
+/// Requests of one WebSocket connection by method, logged when it closes (so an operator can
+/// see what a client costs: `RUST_LOG=info connito devnet`).
+struct ConnStats {
+    counts: std::collections::BTreeMap<String, u64>,
+    opened_at_block: u64,
+    chain: Arc<DevChain>,
+}
+
+impl ConnStats {
+    fn count(&mut self, text: &str) {
+        let methods = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(calls)) => calls,
+            Ok(one) => vec![one],
+            Err(_) => vec![],
+        };
+        for m in methods {
+            let name = m["method"].as_str().unwrap_or("(invalid)").to_string();
+            *self.counts.entry(name).or_default() += 1;
+        }
+    }
+}
+
+impl Drop for ConnStats {
+    fn drop(&mut self) {
+        let closed = rpc::NodeView::best(self.chain.as_ref()).0;
+        let total: u64 = self.counts.values().sum();
+        let by_method: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(m, n)| format!("{m}={n}"))
+            .collect();
+        tracing::info!(
+            blocks = format!("{}..={closed}", self.opened_at_block),
+            total,
+            "connection closed: {}",
+            by_method.join(" ")
+        );
+    }
+}
+
 async fn websocket(
     sock: TcpStream,
     pending: Vec<u8>,
@@ -266,6 +306,11 @@ async fn websocket(
     let mut subs = Subs {
         next: 1,
         live: Default::default(),
+    };
+    let mut stats = ConnStats {
+        counts: Default::default(),
+        opened_at_block: rpc::NodeView::best(chain.as_ref()).0,
+        chain: chain.clone(),
     };
     loop {
         let text = match reader.next().await {
@@ -290,6 +335,7 @@ async fn websocket(
             }
             Err(e) => return Err(e.into()),
         };
+        stats.count(&text);
         let (answer, go) = match subscription(&text, &mut subs, &chain, &heads, &w).await {
             Some(a) => a,
             None => {

@@ -96,6 +96,12 @@ fn subxt_client_reads_and_submits_against_devnet() {
             c.metagraph(7, &at).await,
             Err(ChainError::SubnetworkDoesNotExist(7))
         );
+        // The storage-only reading (for runtimes without the metagraph API) agrees.
+        assert_eq!(c.metagraph_from_storage(102, &at).await.unwrap(), mg);
+        assert_eq!(
+            c.metagraph_from_storage(7, &at).await,
+            Err(ChainError::SubnetworkDoesNotExist(7))
+        );
 
         // Hyperparameters, and commit-reveal with the chain's reveal window.
         let p = c.weights_params(102, &at).await.unwrap();

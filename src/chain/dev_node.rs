@@ -119,6 +119,9 @@ fn subnet_storage(s: &mut Storage, st: &State, cfg: &super::DevChainConfig) {
     by_net(s, "ValidatorPermit", permit.encode());
     let active: Vec<bool> = n.iter().map(|x| x.active).collect();
     by_net(s, "Active", active.encode());
+    let rao = super::runtime_api::rao;
+    let emission: Vec<u64> = n.iter().map(|x| rao(x.emission)).collect();
+    by_net(s, "Emission", emission.encode());
     for (uid, x) in n.iter().enumerate() {
         let u = (uid as u16).encode();
         let net_uid = [net.clone(), u.clone()];
@@ -132,6 +135,24 @@ fn subnet_storage(s: &mut Storage, st: &State, cfg: &super::DevChainConfig) {
             x.registered_at.encode(),
         );
         put(s, sub, "Weights", &net_uid, x.weights.encode());
+        put(s, sub, "Owner", &[x.hotkey.encode()], x.coldkey().encode());
+        let alpha = super::runtime_api::rao(x.stake).encode();
+        put(
+            s,
+            sub,
+            "TotalHotkeyAlpha",
+            &[x.hotkey.encode(), net.clone()],
+            alpha,
+        );
+        if let Some(a) = x.axon {
+            put(
+                s,
+                sub,
+                "Axons",
+                &[net.clone(), x.hotkey.encode()],
+                a.encode(),
+            );
+        }
         let bonds: Vec<(u16, u16)> = x
             .bonds
             .iter()

@@ -46,7 +46,7 @@ struct NeuronInfoLite {
 }
 
 /// Dev-chain units in rao.
-fn rao(x: f64) -> u64 {
+pub(super) fn rao(x: f64) -> u64 {
     (x.max(0.0) * 1e9).floor() as u64
 }
 

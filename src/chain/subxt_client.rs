@@ -169,9 +169,14 @@ pub struct SubxtClient {
     backoff: Mutex<Backoff>,
     /// Next nonce per signing account, as this process has used them.
     nonces: tokio::sync::Mutex<HashMap<[u8; 32], u64>>,
+    /// The last block reads were pinned to, and subxt's client at it.
+    last_at: Mutex<Option<(Hash32, AtBlock)>>,
     /// How long a submission may wait for its block before its outcome counts as unknown.
     pub inclusion_timeout: Duration,
 }
+
+type AtBlock =
+    subxt::client::ClientAtBlock<Subtensor, subxt::client::OnlineClientAtBlockImpl<Subtensor>>;
 
 fn conn_err(e: impl std::fmt::Display) -> ChainError {
     ChainError::Connection(e.to_string())
@@ -196,6 +201,7 @@ impl SubxtClient {
             conn: tokio::sync::Mutex::new(None),
             backoff: Mutex::new(Backoff::default()),
             nonces: tokio::sync::Mutex::new(HashMap::new()),
+            last_at: Mutex::new(None),
             inclusion_timeout: Duration::from_secs(120),
         }
     }
@@ -261,6 +267,7 @@ impl SubxtClient {
         match self.connect().await {
             Ok(c) => {
                 *self.backoff.lock().expect("backoff lock") = Backoff::default();
+                *self.last_at.lock().expect("at lock") = None; // pinned to the old connection
                 let c = Arc::new(c);
                 *guard = Some(c.clone());
                 Ok(c)
@@ -275,25 +282,21 @@ impl SubxtClient {
         }
     }
 
-    async fn at(
-        &self,
-        at: &BlockInfo,
-    ) -> Result<
-        (
-            Arc<Conn>,
-            subxt::client::ClientAtBlock<
-                Subtensor,
-                subxt::client::OnlineClientAtBlockImpl<Subtensor>,
-            >,
-        ),
-        ChainError,
-    > {
+    /// A client pinned to `at`. The last one is reused (subxt asks the node for the runtime
+    /// version of every block it pins), so the reads of one tick cost no extra request.
+    async fn at(&self, at: &BlockInfo) -> Result<(Arc<Conn>, AtBlock), ChainError> {
         let c = self.conn().await?;
+        if let Some((hash, block)) = self.last_at.lock().expect("at lock").as_ref()
+            && *hash == at.hash
+        {
+            return Ok((c, block.clone()));
+        }
         let block = c
             .client
             .at_block_hash_and_number(H256(at.hash), at.number)
             .await
             .map_err(read_err)?;
+        *self.last_at.lock().expect("at lock") = Some((at.hash, block.clone()));
         Ok((c, block))
     }
 }
@@ -311,6 +314,22 @@ fn is_loopback(url: &str) -> bool {
 
 #[path = "subxt_submit.rs"]
 mod submit;
+
+#[path = "subxt_storage.rs"]
+mod by_storage;
+
+impl SubxtClient {
+    /// The metagraph read from storage items only (what [`ChainClient::metagraph`] falls back to
+    /// when the node's runtime lacks `SubnetInfoRuntimeApi_get_metagraph`).
+    pub async fn metagraph_from_storage(
+        &self,
+        netuid: u16,
+        at: &BlockInfo,
+    ) -> Result<Vec<NeuronInfo>, ChainError> {
+        let (_c, block) = self.at(at).await?;
+        by_storage::metagraph(&block, netuid).await
+    }
+}
 
 #[async_trait::async_trait]
 impl ChainClient for SubxtClient {
@@ -344,6 +363,14 @@ impl ChainClient for SubxtClient {
 
     async fn metagraph(&self, netuid: u16, at: &BlockInfo) -> Result<Vec<NeuronInfo>, ChainError> {
         let (_c, block) = self.at(at).await?;
+        let has_api = block
+            .metadata_ref()
+            .runtime_api_trait_by_name("SubnetInfoRuntimeApi")
+            .and_then(|t| t.method_by_name("get_metagraph"))
+            .is_some();
+        if !has_api {
+            return by_storage::metagraph(&block, netuid).await;
+        }
         let call = subxt::dynamic::runtime_api_call::<_, Value>(
             "SubnetInfoRuntimeApi",
             "get_metagraph",

@@ -40,7 +40,7 @@ fn list<T>(v: &Value, name: &str, f: impl Fn(&Value) -> Option<T>) -> Option<Vec
     items(field(v, name)?).into_iter().map(f).collect()
 }
 
-fn axon(v: &Value) -> Option<Axon> {
+pub(super) fn axon(v: &Value) -> Option<Axon> {
     let n = |name: &str| field(v, name).and_then(num);
     Some(Axon {
         block: n("block")? as u64,
