@@ -10,7 +10,7 @@ use connito::merge::outer_step;
 use connito::phase::Phase;
 use connito::pol::eval_loss;
 use connito::store::key;
-use connito::submission::Commitment;
+use connito::submission::{Commitment, Verdict};
 use connito::tensors::StateDict;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -129,7 +129,7 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     // Best positive score per group; earliest commit wins a tie.
     let mut best: BTreeMap<u16, (f64, u64, u16)> = BTreeMap::new();
     for s in scores.values().filter(|s| s.score > 0.0) {
-        let Some(sub) = subs.get(&s.uid).filter(|x| x.verdict == "accepted") else {
+        let Some(sub) = subs.get(&s.uid).filter(|x| x.verdict == Verdict::Accepted) else {
             continue;
         };
         let cand = (s.score, sub.commit_block, s.uid);

@@ -121,7 +121,7 @@ pub struct SubmissionRecord {
     pub uid: u16,
     pub hotkey: [u8; 32],
     pub group: u16,
-    pub verdict: String,
+    pub verdict: connito::submission::Verdict,
     pub detail: String,
     pub content_hash: Option<Hash32>,
     pub blob: Option<Hash32>,
@@ -141,8 +141,10 @@ pub struct ScoreRecord {
 
 /// tree `weights`, key [cycle]: written before any extrinsic is sent (write-ahead), like a
 /// slashing-protection record: at most one weight setting or commit per cycle, ever. Its state
-/// moves only through `connito::chain::weight_state::next`.
+/// moves only through `connito::chain::weight_state::next`. Records of older builds (a `status`
+/// string) are read through [`WeightRecordWire`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WeightRecordWire")]
 pub struct WeightRecord {
     pub weights: BTreeMap<u16, f64>,
     pub uids: Vec<u16>,
@@ -156,6 +158,51 @@ pub struct WeightRecord {
     pub commit_hash: Option<Hash32>,
     #[serde(default)]
     pub version_key: u64,
+}
+
+/// What a `weights` record may look like on disk: this build's (`mode`, `state`) or an older
+/// one's (`status`).
+#[derive(Deserialize)]
+pub struct WeightRecordWire {
+    weights: BTreeMap<u16, f64>,
+    uids: Vec<u16>,
+    values: Vec<u16>,
+    mode: Option<WeightMode>,
+    state: Option<WeightState>,
+    status: Option<String>,
+    recorded_block: u64,
+    #[serde(default)]
+    salt: Vec<u16>,
+    #[serde(default)]
+    commit_hash: Option<Hash32>,
+    #[serde(default)]
+    version_key: u64,
+}
+
+impl From<WeightRecordWire> for WeightRecord {
+    fn from(w: WeightRecordWire) -> Self {
+        let mode = w.mode.unwrap_or(match w.commit_hash {
+            Some(_) => WeightMode::CommitReveal,
+            None => WeightMode::SetWeights,
+        });
+        let state = w.state.unwrap_or_else(|| {
+            connito::chain::weight_state::from_legacy_status(
+                w.status.as_deref().unwrap_or("pending"),
+                w.recorded_block,
+            )
+        });
+        Self {
+            weights: w.weights,
+            uids: w.uids,
+            values: w.values,
+            mode,
+            state,
+            recorded_block: w.recorded_block,
+            salt: w.salt,
+            commit_hash: w.commit_hash,
+            version_key: w.version_key,
+        }
+    }
 }
 
 /// tree `models`, key [version].
@@ -186,4 +233,27 @@ pub struct TrainRecord {
 
 pub fn latest_model(store: &Store) -> Result<Option<ModelRecord>, connito::store::StoreError> {
     Ok(store.last::<ModelRecord>("models")?.map(|(_, m)| m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_records_of_older_builds_are_read() {
+        let hash = vec![7u8; 32];
+        let old = serde_json::json!({
+            "weights": {"1": 1.0}, "uids": [1], "values": [65535],
+            "status": "committed", "recorded_block": 40, "salt": [3, 4],
+            "commit_hash": hash, "commit_epoch": 2, "version_key": 0
+        });
+        let rec: WeightRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(rec.mode, WeightMode::CommitReveal);
+        assert_eq!(rec.state, WeightState::Committed { block: 40 });
+        assert_eq!(rec.salt, vec![3, 4]);
+        // And this build's records round-trip.
+        let back: WeightRecord =
+            serde_json::from_value(serde_json::to_value(&rec).unwrap()).unwrap();
+        assert_eq!(back, rec);
+    }
 }

@@ -11,6 +11,7 @@ use connito::model::with_shard;
 use connito::phase::Phase;
 use connito::pol::{eval_loss, round_seed, score};
 use connito::store::key;
+use connito::submission::Verdict;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::context::{Ctx, RoundRecord, ScoreRecord, SubmissionRecord, Tick, latest_model};
@@ -129,14 +130,14 @@ fn evaluate_round(ctx: &Ctx, cycle: u64, seed: u64) -> Result<(), ActorProcessin
         let mut best = 0f64;
         for sub in subs
             .iter_mut()
-            .filter(|s| s.group == g && s.verdict == "accepted")
+            .filter(|s| s.group == g && s.verdict == Verdict::Accepted)
         {
             let k = key(&[cycle, sub.uid as u64]);
             let content = sub
                 .content_hash
                 .ok_or("accepted submission without content hash")?;
             if !seen.insert(content) {
-                sub.verdict = "copy".into();
+                sub.verdict = Verdict::Copy;
                 sub.detail = "same content as an earlier commit this round".into();
                 ctx.store.put("submissions", &k, &*sub)?;
                 ctx.metrics

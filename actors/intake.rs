@@ -5,7 +5,7 @@
 use connito::model::group_shapes;
 use connito::phase::Phase;
 use connito::store::key;
-use connito::submission::{Rejection, ShardSpec, SignedManifest, validate_shard};
+use connito::submission::{ShardSpec, SignedManifest, Verdict, validate_shard};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::context::{CommitObs, Ctx, RoundRecord, SubmissionRecord, Tick};
@@ -95,10 +95,10 @@ async fn fetch_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
         ctx.metrics
             .counter(
                 "connito_intake_submissions_total",
-                &[("verdict", &rec.verdict)],
+                &[("verdict", rec.verdict.label())],
             )
             .increment(1);
-        tracing::info!(daemon = %ctx.daemon, cycle, uid = obs.uid, verdict = %rec.verdict, "{}", rec.detail);
+        tracing::info!(daemon = %ctx.daemon, cycle, uid = obs.uid, verdict = rec.verdict.label(), "{}", rec.detail);
         ctx.store.put("submissions", &k, &rec)?;
         n += 1;
     }
@@ -112,14 +112,14 @@ async fn judge(ctx: &Ctx, cycle: u64, obs: &CommitObs) -> SubmissionRecord {
         uid: obs.uid,
         hotkey: obs.hotkey,
         group: obs.group,
-        verdict: "accepted".into(),
+        verdict: Verdict::Accepted,
         detail: String::new(),
         content_hash: None,
         blob: None,
         commit_block: obs.hash_block,
     };
     if obs.group as usize >= ctx.cfg.model.n_groups {
-        rec.verdict = "wrong_group".into();
+        rec.verdict = Verdict::WrongGroup;
         rec.detail = format!(
             "group {} does not exist (the model has {})",
             obs.group, ctx.cfg.model.n_groups
@@ -127,7 +127,7 @@ async fn judge(ctx: &Ctx, cycle: u64, obs: &CommitObs) -> SubmissionRecord {
         return rec;
     }
     let Some(url) = &obs.url else {
-        rec.verdict = "no_location".into();
+        rec.verdict = Verdict::NoLocation;
         rec.detail = "hash committed but no location in MinerCommit2".into();
         return rec;
     };
@@ -141,12 +141,12 @@ async fn judge(ctx: &Ctx, cycle: u64, obs: &CommitObs) -> SubmissionRecord {
     let (manifest, shard) = match fetched {
         Ok(x) => x,
         Err(http::FetchError::TooLarge(_)) => {
-            rec.verdict = Rejection::TooLarge { size: max + 1, max }.label().into();
+            rec.verdict = Verdict::TooLarge;
             rec.detail = format!("shard larger than {max} bytes");
             return rec;
         }
         Err(e) => {
-            rec.verdict = "fetch_failed".into();
+            rec.verdict = Verdict::FetchFailed;
             rec.detail = e.to_string();
             return rec;
         }
@@ -154,13 +154,13 @@ async fn judge(ctx: &Ctx, cycle: u64, obs: &CommitObs) -> SubmissionRecord {
     let signed: SignedManifest = match serde_json::from_slice(&manifest) {
         Ok(s) => s,
         Err(e) => {
-            rec.verdict = "malformed".into();
+            rec.verdict = Verdict::Malformed;
             rec.detail = format!("manifest: {e}");
             return rec;
         }
     };
     if signed.manifest.cycle != cycle {
-        rec.verdict = "stale_manifest".into();
+        rec.verdict = Verdict::StaleManifest;
         rec.detail = format!(
             "manifest is for cycle {}, round is {cycle}",
             signed.manifest.cycle
@@ -186,15 +186,15 @@ async fn judge(ctx: &Ctx, cycle: u64, obs: &CommitObs) -> SubmissionRecord {
             rec.detail = "valid".into();
         }
         Ok(Ok((_, Err(e)))) => {
-            rec.verdict = "store_failed".into();
+            rec.verdict = Verdict::StoreFailed;
             rec.detail = e.to_string();
         }
         Ok(Err(rej)) => {
-            rec.verdict = rej.label().into();
+            rec.verdict = Verdict::from(&rej);
             rec.detail = rej.to_string();
         }
         Err(e) => {
-            rec.verdict = "internal_error".into();
+            rec.verdict = Verdict::InternalError;
             rec.detail = e.to_string();
         }
     }

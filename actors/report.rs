@@ -72,7 +72,7 @@ pub fn build(
             hotkey: connito::submission::ss58(&m.hotkey, 42),
             role: m.role,
             group: m.group,
-            verdict: sub.map(|s| s.verdict).unwrap_or_else(|| "none".into()),
+            verdict: sub.map_or("none", |s| s.verdict.label()).to_string(),
             baseline_loss: score.as_ref().map(|s| s.baseline),
             candidate_loss: score.as_ref().map(|s| s.candidate),
             score: score.as_ref().map(|s| s.score),

@@ -110,7 +110,9 @@ fn points_of(ctx: &Ctx, cycle: u64) -> Result<BTreeMap<u16, f64>, ActorProcessin
     let scored: Vec<Scored> = round_scores(ctx, cycle)?
         .values()
         .filter_map(|s| {
-            let sub = subs.get(&s.uid).filter(|x| x.verdict == "accepted")?;
+            let sub = subs
+                .get(&s.uid)
+                .filter(|x| x.verdict == connito::submission::Verdict::Accepted)?;
             Some(Scored {
                 uid: s.uid,
                 score: s.score,

@@ -82,6 +82,41 @@ impl WeightState {
     }
 }
 
+/// The state of a record written before the state machine existed (a `status` string). A record
+/// caught mid-flight (`pending`, `committing`) may have been sent: it is resolved against the
+/// chain, never sent blindly again.
+pub fn from_legacy_status(status: &str, recorded_block: u64) -> WeightState {
+    let (head, rest) = match status.split_once(": ") {
+        Some((h, r)) => (h, r.to_string()),
+        None => (status, String::new()),
+    };
+    match head {
+        "pending" | "committing" => WeightState::Unknown {
+            sent: recorded_block,
+        },
+        "ok" => WeightState::Set {
+            block: recorded_block,
+        },
+        "committed" => WeightState::Committed {
+            block: recorded_block,
+        },
+        "revealed" => WeightState::Revealed {
+            block: recorded_block,
+        },
+        "expired" => WeightState::Expired { error: rest },
+        "skipped" => WeightState::Skipped {
+            reason: SkipReason::NoPositiveScores,
+        },
+        _ => WeightState::Rejected {
+            error: if rest.is_empty() {
+                status.to_string()
+            } else {
+                rest
+            },
+        },
+    }
+}
+
 /// What to do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightAction {
@@ -455,6 +490,51 @@ mod tests {
                 want,
                 "reveal={reveal} {e:?} sent={sent} finalized={fin}"
             );
+        }
+    }
+
+    #[test]
+    fn legacy_statuses() {
+        use WeightState as S;
+        let rows = [
+            ("pending", S::Unknown { sent: 40 }),
+            ("committing", S::Unknown { sent: 40 }),
+            ("ok", S::Set { block: 40 }),
+            ("committed", S::Committed { block: 40 }),
+            ("revealed", S::Revealed { block: 40 }),
+            (
+                "expired: ExpiredWeightCommit",
+                S::Expired {
+                    error: "ExpiredWeightCommit".into(),
+                },
+            ),
+            (
+                "rejected: SettingWeightsTooFast: 3 more blocks",
+                S::Rejected {
+                    error: "SettingWeightsTooFast: 3 more blocks".into(),
+                },
+            ),
+            (
+                "error: connection: refused",
+                S::Rejected {
+                    error: "connection: refused".into(),
+                },
+            ),
+            (
+                "skipped: no positive scores",
+                S::Skipped {
+                    reason: SkipReason::NoPositiveScores,
+                },
+            ),
+            (
+                "garbage",
+                S::Rejected {
+                    error: "garbage".into(),
+                },
+            ),
+        ];
+        for (status, want) in rows {
+            assert_eq!(from_legacy_status(status, 40), want, "{status}");
         }
     }
 

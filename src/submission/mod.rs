@@ -9,9 +9,11 @@
 pub mod keys;
 pub mod manifest;
 pub mod validate;
+pub mod verdict;
 
 pub use keys::{Hotkey, SUBSTRATE_SS58_PREFIX, ss58, verify};
 pub use manifest::{
     Commitment, CommitmentError, MAX_COMMITMENT_BYTES, Manifest, SUBMISSION_DOMAIN, SignedManifest,
 };
 pub use validate::{Rejection, ShardSpec, validate_shard};
+pub use verdict::Verdict;
