@@ -226,6 +226,9 @@ async fn commit_model(ctx: &Ctx, cycle: u64, phase: Phase) -> Result<(), ActorPr
         Ok(_) => true,
         Err(e) => {
             tracing::warn!(daemon = %ctx.daemon, cycle, "model commitment step {step}: {e}");
+            if e.kind() != connito::chain::ErrorKind::Final {
+                return Ok(()); // not settled: tried again next block
+            }
             false
         }
     };

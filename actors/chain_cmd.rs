@@ -92,7 +92,10 @@ pub async fn run(cmd: ChainCmd) -> anyhow::Result<()> {
 async fn metagraph(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
     let url = net.url()?;
     let client = SubxtClient::new(&url);
-    let at = client.finalized_block().await.context(url.clone())?;
+    let at = client
+        .finalized_block()
+        .await
+        .with_context(|| connito::chain::network::redact(&url))?;
     let mg = client.metagraph(net.netuid(), &at).await?;
     let rows: Vec<serde_json::Value> = mg
         .iter()
@@ -139,7 +142,10 @@ async fn metagraph(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
 async fn commitments(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
     let url = net.url()?;
     let client = SubxtClient::new(&url);
-    let at = client.finalized_block().await.context(url.clone())?;
+    let at = client
+        .finalized_block()
+        .await
+        .with_context(|| connito::chain::network::redact(&url))?;
     let all = client.commitments(net.netuid(), &at).await?;
     let rows: Vec<serde_json::Value> = all
         .iter()

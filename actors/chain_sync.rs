@@ -104,7 +104,10 @@ impl Actor for ChainSync {
                     false => Default::default(),
                 };
                 for cycle in windows {
-                    record_commitments(ctx, cycle, &head).await?;
+                    if !record_commitments(ctx, cycle, &head).await? {
+                        // Not read: this block is polled again (nothing ticks without it).
+                        return Ok(());
+                    }
                 }
                 st.last_block = head.number;
                 ctx.store.put("chain", b"last_seen", &head.number)?;
@@ -129,12 +132,13 @@ fn windows_since(ctx: &Ctx, last: u64, head: u64) -> std::collections::BTreeSet<
 }
 
 /// Records miner commitments of `cycle`: a hash set during MinerCommit1, a location set during
-/// MinerCommit2 (whose hash must be the one committed first).
+/// MinerCommit2 (whose hash must be the one committed first). `false` when the chain could not
+/// be read (the caller retries the same block).
 async fn record_commitments(
     ctx: &Ctx,
     cycle: u64,
     at: &connito::chain::BlockInfo,
-) -> Result<(), ActorProcessingErr> {
+) -> Result<bool, ActorProcessingErr> {
     let clock = &ctx.clock;
     let c1 =
         clock.phase_start(cycle, Phase::MinerCommit1)..clock.phase_end(cycle, Phase::MinerCommit1);
@@ -144,7 +148,7 @@ async fn record_commitments(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");
-            return Ok(());
+            return Ok(false);
         }
     };
     for r in records {
@@ -184,5 +188,5 @@ async fn record_commitments(
             ctx.store.put("commitments", &k, &n)?;
         }
     }
-    Ok(())
+    Ok(true)
 }

@@ -130,6 +130,29 @@ async fn register_all(chain: &DevChain, cfg: &LocalnetConfig) -> anyhow::Result<
     Ok(keys)
 }
 
+/// Daemon `i` of localnet: the validator (0), then the configured miners; a copier copies the
+/// honest miner of its group.
+fn daemon_kind(cfg: &LocalnetConfig, keys: &[Hotkey], i: usize) -> (String, Kind) {
+    if i == 0 {
+        return ("validator".to_string(), Kind::Validator);
+    }
+    let spec = &cfg.miners[i - 1];
+    let target = (spec.role == Role::Copier)
+        .then(|| {
+            cfg.miners
+                .iter()
+                .position(|o| o.role == Role::Honest && o.group == spec.group)
+        })
+        .flatten()
+        .map(|j| keys[j + 1].public());
+    let kind = Kind::Miner {
+        role: spec.role,
+        group: spec.group,
+        target,
+    };
+    (format!("miner-{}", i - 1), kind)
+}
+
 impl Localnet {
     /// Opens (or continues) the chain in the data dir and starts the validator and the miners.
     pub async fn build(opts: LocalnetOpts) -> anyhow::Result<Self> {
@@ -163,31 +186,14 @@ impl Localnet {
         let mut daemons = vec![];
         let mut infos = vec![];
         for (i, hotkey) in keys.iter().enumerate() {
-            let (name, kind) = match i {
-                0 => ("validator".to_string(), Kind::Validator),
-                _ => {
-                    let spec = &cfg.miners[i - 1];
-                    infos.push(MinerInfo {
-                        hotkey: hotkey.public(),
-                        role: spec.role.name(),
-                        group: spec.group,
-                    });
-                    let target = (spec.role == Role::Copier)
-                        .then(|| {
-                            cfg.miners
-                                .iter()
-                                .position(|o| o.role == Role::Honest && o.group == spec.group)
-                        })
-                        .flatten()
-                        .map(|j| keys[j + 1].public());
-                    let kind = Kind::Miner {
-                        role: spec.role,
-                        group: spec.group,
-                        target,
-                    };
-                    (format!("miner-{}", i - 1), kind)
-                }
-            };
+            let (name, kind) = daemon_kind(&cfg, &keys, i);
+            if let Kind::Miner { role, group, .. } = kind {
+                infos.push(MinerInfo {
+                    hotkey: hotkey.public(),
+                    role: role.name(),
+                    group,
+                });
+            }
             let store = Store::open(&dir.join(&name))
                 .with_context(|| format!("opening {name}'s database"))?;
             let running = crate::daemon::start(DaemonSpec {

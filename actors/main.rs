@@ -283,87 +283,44 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    if let Cmd::Wallet { cmd } = cli.cmd {
-        return wallet_cmd::run(cmd);
-    }
-    if let Cmd::Model { cmd } = &cli.cmd {
-        return model_cmd(cmd);
-    }
-    if let Cmd::Bench { cmd } = &cli.cmd {
-        return match cmd {
-            BenchCmd::Model { .. } => bench_model(cmd),
-            BenchCmd::Devnet { .. } => bench_devnet_cmd(cmd),
-            BenchCmd::Yuma { .. } => bench_yuma(cmd),
-        };
-    }
-    if let Cmd::Train {
-        data_dir,
-        config,
-        group,
-        steps,
-        checkpoint_every,
-        model,
-        out,
-        backend,
-    } = &cli.cmd
-    {
-        let mut cfg = match config {
-            Some(p) => LocalnetConfig::from_file(p)?,
-            None => LocalnetConfig::default(),
-        };
-        if let Some(b) = backend {
-            cfg.backend = (*b).into();
+    match Cli::parse().cmd {
+        Cmd::Wallet { cmd } => wallet_cmd::run(cmd),
+        Cmd::Model { cmd } => model_cmd(&cmd),
+        Cmd::Bench { cmd } => match cmd {
+            BenchCmd::Model { .. } => bench_model(&cmd),
+            BenchCmd::Devnet { .. } => bench_devnet_cmd(&cmd),
+            BenchCmd::Yuma { .. } => bench_yuma(&cmd),
+        },
+        cmd @ Cmd::Train { .. } => train_main(&cmd),
+        Cmd::Consensus {
+            cmd: ConsensusCmd::Yuma,
+        } => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                .context("reading stdin")?;
+            println!("{}", connito::consensus::cli::run_json(&input)?);
+            Ok(())
         }
-        let device = backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
-        let summary = train_cmd::run(&train_cmd::TrainOpts {
-            out: out
-                .clone()
-                .unwrap_or_else(|| data_dir.join("shard.safetensors")),
-            cfg,
-            device,
-            group: *group,
-            steps: *steps,
-            checkpoint_every: *checkpoint_every,
-            data_dir: data_dir.clone(),
-            model: model.clone(),
-        })?;
-        println!("{}", serde_json::to_string(&summary)?);
-        return Ok(());
+        cmd => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(run_async(cmd)),
     }
-    if let Cmd::Consensus {
-        cmd: ConsensusCmd::Yuma,
-    } = cli.cmd
-    {
-        let mut input = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
-            .context("reading stdin")?;
-        println!("{}", connito::consensus::cli::run_json(&input)?);
-        return Ok(());
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    if let Cmd::Chain { cmd } = cli.cmd {
-        return rt.block_on(chain_cmd::run(cmd));
-    }
-    if let Cmd::Validator { args } = cli.cmd {
-        return rt.block_on(node::run(node::NodeRole::Validator, args, None));
-    }
-    if let Cmd::Miner { args, group } = cli.cmd {
-        return rt.block_on(node::run(node::NodeRole::Miner, args, group));
-    }
-    if let Cmd::Devnet {
-        port,
-        data_dir,
-        block_time_ms,
-        config,
-        blocks,
-    } = cli.cmd
-    {
-        return rt.block_on(devnet_cmd(port, data_dir, block_time_ms, config, blocks));
-    }
-    match cli.cmd {
+}
+
+/// The commands that run on the async runtime.
+async fn run_async(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Chain { cmd } => chain_cmd::run(cmd).await,
+        Cmd::Validator { args } => node::run(node::NodeRole::Validator, args, None).await,
+        Cmd::Miner { args, group } => node::run(node::NodeRole::Miner, args, group).await,
+        Cmd::Devnet {
+            port,
+            data_dir,
+            block_time_ms,
+            config,
+            blocks,
+        } => devnet_cmd(port, data_dir, block_time_ms, config, blocks).await,
         Cmd::Localnet {
             cycles,
             report,
@@ -385,27 +342,61 @@ fn main() -> anyhow::Result<()> {
                 cfg.backend = b.into();
             }
             cfg.validate()?;
-            rt.block_on(localnet::run(localnet::LocalnetOpts {
+            localnet::run(localnet::LocalnetOpts {
                 cfg,
                 cycles,
                 report,
                 data_dir,
                 crash: crash_at,
                 metrics_port,
-            }))
+            })
+            .await
         }
         Cmd::Consensus { .. }
         | Cmd::Model { .. }
         | Cmd::Bench { .. }
         | Cmd::Train { .. }
-        | Cmd::Devnet { .. }
-        | Cmd::Validator { .. }
-        | Cmd::Miner { .. }
-        | Cmd::Chain { .. }
-        | Cmd::Wallet { .. } => {
-            unreachable!("handled above")
-        }
+        | Cmd::Wallet { .. } => unreachable!("synchronous commands are handled in main"),
     }
+}
+
+/// `connito train`.
+fn train_main(cmd: &Cmd) -> anyhow::Result<()> {
+    let Cmd::Train {
+        data_dir,
+        config,
+        group,
+        steps,
+        checkpoint_every,
+        model,
+        out,
+        backend,
+    } = cmd
+    else {
+        unreachable!("train_main takes Cmd::Train")
+    };
+    let mut cfg = match config {
+        Some(p) => LocalnetConfig::from_file(p)?,
+        None => LocalnetConfig::default(),
+    };
+    if let Some(b) = backend {
+        cfg.backend = (*b).into();
+    }
+    let device = backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
+    let summary = train_cmd::run(&train_cmd::TrainOpts {
+        out: out
+            .clone()
+            .unwrap_or_else(|| data_dir.join("shard.safetensors")),
+        cfg,
+        device,
+        group: *group,
+        steps: *steps,
+        checkpoint_every: *checkpoint_every,
+        data_dir: data_dir.clone(),
+        model: model.clone(),
+    })?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
 }
 
 async fn devnet_cmd(

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use connito::chain::ChainClient;
+use connito::chain::network::{endpoint, redact};
 use connito::chain::subxt_client::SubxtClient;
-use connito::chain::{ChainClient, network::endpoint};
 use connito::config::Role;
-use connito::daemon_config::{DaemonConfig, env_overrides, parse_set};
+use connito::daemon_config::{DaemonConfig, NodeConfig, env_overrides, parse_set};
 use connito::phase::PhaseClock;
 use connito::store::Store;
 use connito::submission::Hotkey;
@@ -131,12 +132,12 @@ async fn check_registered(chain: &SubxtClient, key: &Hotkey, netuid: u16) -> any
                 "hotkey {} is not registered on netuid {netuid} at {}: register it first \
                  (local network: `connito chain register`; finney/test: `btcli subnets register`)",
                 key.address(),
-                chain.url()
+                redact(chain.url())
             ),
             Err(e) if e.is_transient() => {
                 tries += 1;
                 if tries == 1 || tries.is_power_of_two() {
-                    eprintln!("waiting for the chain at {} ({e})", chain.url());
+                    eprintln!("waiting for the chain at {} ({e})", redact(chain.url()));
                 }
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
@@ -145,56 +146,79 @@ async fn check_registered(chain: &SubxtClient, key: &Hotkey, netuid: u16) -> any
     }
 }
 
+/// The node URL: flags (and their CONNITO_* variables) win over the config's `[node]` table.
+fn node_url(args: &NodeArgs, node: &NodeConfig) -> anyhow::Result<String> {
+    if args.net.network.is_some() || args.net.chain_endpoint.is_some() {
+        return args.net.url();
+    }
+    let network = node
+        .network
+        .as_deref()
+        .filter(|_| node.chain_endpoint.is_none());
+    Ok(endpoint(network, node.chain_endpoint.as_deref())?)
+}
+
+/// `--data-dir`, else `node.data_dir`, else `~/.connito/<role>-<wallet>-<hotkey>`.
+fn data_dir(role: NodeRole, args: &NodeArgs, node: &NodeConfig) -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let configured = node
+        .data_dir
+        .as_ref()
+        .map(|d| connito::wallet::expand_home(d, Some(&home)));
+    args.data_dir.clone().or(configured).unwrap_or_else(|| {
+        let name = format!(
+            "{}-{}-{}",
+            role.name(),
+            args.wallet.name,
+            args.wallet.hotkey
+        );
+        home.join(".connito").join(name)
+    })
+}
+
+/// A miner on a remote chain must advertise an address validators can reach.
+fn check_advertised(role: NodeRole, url: &str, node: &NodeConfig) -> anyhow::Result<()> {
+    let remote_chain = !connito::chain::network::is_loopback_url(url);
+    let advertised_locally = match &node.advertise_url {
+        Some(a) => connito::chain::network::is_loopback_url(a),
+        None => node.http_bind.starts_with("127.") || node.http_bind == "localhost",
+    };
+    if role == NodeRole::Miner && remote_chain && advertised_locally {
+        anyhow::bail!(
+            "a miner on a remote chain would advertise a loopback address validators cannot \
+             reach: set node.http_bind (e.g. 0.0.0.0), node.http_port and node.advertise_url \
+             (e.g. --set node.advertise_url=http://203.0.113.7:9101)"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::Result<()> {
     let mut cfg = load_config(&args)?;
     if let Some(g) = group {
         cfg.node.group = g;
     }
-    // Flags (and their CONNITO_* variables) win over the config's [node] table.
-    let url = if args.net.network.is_some() || args.net.chain_endpoint.is_some() {
-        args.net.url()?
-    } else {
-        let n = &cfg.node;
-        let network = n.network.as_deref().filter(|_| n.chain_endpoint.is_none());
-        endpoint(network, n.chain_endpoint.as_deref())?
-    };
+    let url = node_url(&args, &cfg.node)?;
+    check_advertised(role, &url, &cfg.node)?;
     let netuid = args.net.netuid.unwrap_or(cfg.node.netuid);
     let hotkey_file = args.wallet.hotkey_file()?;
     let hotkey = args.wallet.load()?;
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let dir = args
-        .data_dir
-        .clone()
-        .or(cfg
-            .node
-            .data_dir
-            .as_ref()
-            .map(|d| connito::wallet::expand_home(d, Some(&home))))
-        .unwrap_or_else(|| {
-            home.join(".connito").join(format!(
-                "{}-{}-{}",
-                role.name(),
-                args.wallet.name,
-                args.wallet.hotkey
-            ))
-        });
+    let dir = data_dir(role, &args, &cfg.node);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _locks = take_locks(&dir, &hotkey_file)?;
     let store = Store::open(&dir.join("state")).context("opening the state database")?;
     eprintln!(
-        "connito {}: hotkey {} on netuid {netuid} at {url}; data dir {}",
+        "connito {}: hotkey {} on netuid {netuid} at {}; data dir {}",
         role.name(),
         hotkey.address(),
+        redact(&url),
         dir.display()
     );
     let chain = Arc::new(SubxtClient::new(&url));
     check_registered(&chain, &hotkey, netuid).await?;
-
     let protocol = Arc::new(cfg.protocol);
-    let device = crate::backend::device(protocol.backend).map_err(anyhow::Error::msg)?;
-    let clock = PhaseClock::new(protocol.phases.clone())?;
     let kind = match role {
         NodeRole::Validator => Kind::Validator,
         NodeRole::Miner => Kind::Miner {
@@ -208,11 +232,11 @@ pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::
         kind,
         chain,
         store,
-        clock,
+        clock: PhaseClock::new(protocol.phases.clone())?,
+        device: crate::backend::device(protocol.backend).map_err(anyhow::Error::msg)?,
         cfg: protocol,
         hotkey,
         netuid,
-        device,
         bind: format!("{}:{}", cfg.node.http_bind, cfg.node.http_port),
         advertise: cfg.node.advertise_url.clone(),
         poll: Duration::from_millis(cfg.node.poll_ms),

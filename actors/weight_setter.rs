@@ -25,8 +25,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::context::{Ctx, RoundRecord, SubmissionRecord, Tick, WeightRecord};
 use crate::evaluator::round_scores;
 
-/// How many past cycles are checked for commits still to reveal or answers to resolve.
-const LOOKBACK: u64 = 4;
+/// How many past cycles are checked for commits still to reveal or answers to resolve: enough for
+/// a reveal window several tempos away when cycles are shorter than a tempo (records are local;
+/// a scan costs no request).
+const LOOKBACK: u64 = 64;
 
 pub struct WeightSetter;
 
@@ -58,11 +60,18 @@ impl Actor for WeightSetter {
             WeightSetterMsg::Crash => panic!("weight_setter: crash requested"),
             WeightSetterMsg::Tick(t) => t,
         };
-        record_new(ctx, t).await?;
+        if let Err(e) = record_new(ctx, t).await {
+            tracing::error!(daemon = %ctx.daemon, cycle = t.pos.cycle, "recording weights: {e}");
+        }
         let from = key(&[t.pos.cycle.saturating_sub(LOOKBACK)]);
         let to = key(&[t.pos.cycle + 1]);
         for (kb, rec) in ctx.store.range::<WeightRecord>("weights", &from, &to)? {
-            advance(ctx, key_parts(&kb)[0], rec, t).await?;
+            let cycle = key_parts(&kb)[0];
+            // A chain answer connito cannot use (a runtime it does not know) is logged and
+            // retried next block; it does not take the actor down.
+            if let Err(e) = advance(ctx, cycle, rec, t).await {
+                tracing::error!(daemon = %ctx.daemon, cycle, "weights: {e}");
+            }
         }
         Ok(())
     }
@@ -217,8 +226,12 @@ async fn advance(
         },
         _ => false,
     };
-    let at = t.at.number;
-    let event = match weight_state::action(&rec.state, due) {
+    let action = weight_state::action(&rec.state, due);
+    let (at, stored) = match action {
+        WeightAction::Send | WeightAction::Reveal => write_ahead(ctx, cycle, &rec, t).await?,
+        _ => (t.at.number, rec.state.clone()),
+    };
+    let event = match action {
         WeightAction::Wait | WeightAction::Done => return Ok(()),
         WeightAction::Send => WeightEvent::Sent {
             result: send(ctx, &rec).await,
@@ -238,10 +251,20 @@ async fn advance(
         },
     };
     let state = weight_state::next(&rec.state, rec.mode, &event);
-    if state == rec.state {
+    if state == stored {
         return Ok(());
     }
-    let label = match &state {
+    if state != rec.state {
+        count(ctx, cycle, &rec, &state);
+    }
+    let k = key(&[cycle]);
+    ctx.store
+        .put_durable("weights", &k, &WeightRecord { state, ..rec })?;
+    Ok(())
+}
+
+fn count(ctx: &Ctx, cycle: u64, rec: &WeightRecord, state: &WeightState) {
+    let label = match state {
         WeightState::Set { .. } | WeightState::Committed { .. } | WeightState::Revealed { .. } => {
             "ok"
         }
@@ -253,10 +276,30 @@ async fn advance(
         .counter("connito_weights_set_total", &[("status", label)])
         .increment(1);
     tracing::info!(daemon = %ctx.daemon, cycle, uids = ?rec.uids, values = ?rec.values, state = ?state, "weights");
-    let k = key(&[cycle]);
-    ctx.store
-        .put_durable("weights", &k, &WeightRecord { state, ..rec })?;
-    Ok(())
+}
+
+/// Stores the in-flight state before anything is sent (a crash mid-send leaves a record that is
+/// resolved against the chain); returns the block the submission counts as sent at: the newest
+/// finalized head, which the client's era is anchored at or after; and the state now on disk.
+async fn write_ahead(
+    ctx: &Ctx,
+    cycle: u64,
+    rec: &WeightRecord,
+    t: Tick,
+) -> Result<(u64, WeightState), ActorProcessingErr> {
+    let at = match ctx.chain.finalized_block().await {
+        Ok(head) => head.number.max(t.at.number),
+        Err(_) => t.at.number,
+    };
+    let Some(state) = weight_state::in_flight(&rec.state, at) else {
+        return Ok((at, rec.state.clone()));
+    };
+    let flying = WeightRecord {
+        state: state.clone(),
+        ..rec.clone()
+    };
+    ctx.store.put_durable("weights", &key(&[cycle]), &flying)?;
+    Ok((at, state))
 }
 
 fn reveal_of(rec: &WeightRecord) -> Reveal {

@@ -117,7 +117,7 @@ pub fn dev_key(uri: &str) -> Result<Hotkey, WalletError> {
     let name = uri
         .strip_prefix("//")
         .filter(|n| !n.is_empty() && !n.contains('/'))
-        .ok_or_else(|| WalletError::Mnemonic(format!("{uri:?} is not a //Name dev URI")))?;
+        .ok_or_else(|| WalletError::Mnemonic("a dev key is //Name (e.g. //Alice)".into()))?;
     let root = MiniSecretKey::from_bytes(&seed_from_mnemonic(DEV_PHRASE)?)
         .expect("32 bytes")
         .expand(ExpansionMode::Ed25519);
@@ -132,8 +132,9 @@ pub fn dev_key(uri: &str) -> Result<Hotkey, WalletError> {
     Ok(Hotkey::from_seed(&mini.to_bytes()))
 }
 
-/// The JSON of a bittensor keyfile (field names as the bittensor tools write them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The JSON of a bittensor keyfile (field names as the bittensor tools write them). Its `Debug`
+/// shows the address only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Keyfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +147,14 @@ pub struct Keyfile {
     pub ss58_address: String,
     #[serde(default = "sr25519")]
     pub crypto_type: u8,
+}
+
+impl std::fmt::Debug for Keyfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyfile")
+            .field("ss58_address", &self.ss58_address)
+            .finish_non_exhaustive()
+    }
 }
 
 fn sr25519() -> u8 {
@@ -200,7 +209,8 @@ fn bad(path: &Path, why: impl Into<String>) -> WalletError {
 
 fn hex32(path: &Path, field: &str, s: &str) -> Result<[u8; 32], WalletError> {
     let bytes =
-        hex::decode(s.trim_start_matches("0x")).map_err(|e| bad(path, format!("{field}: {e}")))?;
+        // The error does not quote the text: it is a secret.
+        hex::decode(s.trim_start_matches("0x")).map_err(|_| bad(path, format!("{field} is not hex")))?;
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| bad(path, format!("{field}: {} bytes, expected 32", b.len())))

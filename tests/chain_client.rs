@@ -114,6 +114,15 @@ fn subxt_client_reads_and_submits_against_devnet() {
                 .await,
             Err(ChainError::CommitRevealEnabled)
         );
+        // Commit just after an epoch, so the reveal window is most of a tempo away.
+        let last_epoch = p.last_epoch_block;
+        loop {
+            let f = c.finalized_block().await.unwrap();
+            if c.weights_params(102, &f).await.unwrap().last_epoch_block > last_epoch {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let inc = c.commit_weights(&v, 102, hash).await.unwrap();
         let at = finalized_after(&c, inc.block).await;
         let commits = c.weight_commits(102, &v.public(), &at).await.unwrap();
@@ -130,12 +139,15 @@ fn subxt_client_reads_and_submits_against_devnet() {
             salt,
             version_key: 0,
         };
-        if at.number + 1 < window.0 {
-            assert_eq!(
-                c.reveal_weights(&v, 102, reveal.clone()).await,
-                Err(ChainError::RevealTooEarly)
-            );
-        }
+        assert!(
+            at.number + 4 < window.0,
+            "at {} window {window:?}",
+            at.number
+        );
+        assert_eq!(
+            c.reveal_weights(&v, 102, reveal.clone()).await,
+            Err(ChainError::RevealTooEarly)
+        );
         finalized_after(&c, window.0).await;
         let inc = c.reveal_weights(&v, 102, reveal).await.unwrap();
         assert!((window.0..=window.1).contains(&inc.block));

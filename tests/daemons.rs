@@ -190,7 +190,16 @@ fn validator_and_miners_as_processes_survive_a_chain_restart() {
     let m0 = daemon(&dir, &url, "miner", "m0", &["--group", "0"]);
     let m1 = daemon(&dir, &url, "miner", "m1", &["--group", "1"]);
 
-    // A second validator on the same wallet refuses to start.
+    // Once the validator holds its locks, a second validator on the same wallet refuses to start.
+    let started = Instant::now();
+    while !log_of(&dir, "v").contains("advertised as") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the validator did not start: {}",
+            log_of(&dir, "v")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let twin = {
         let mut args: Vec<String> =
             vec!["validator".into(), "--chain-endpoint".into(), url.clone()];

@@ -123,64 +123,78 @@ fn subnet_storage(s: &mut Storage, st: &State, cfg: &super::DevChainConfig) {
     let emission: Vec<u64> = n.iter().map(|x| rao(x.emission)).collect();
     by_net(s, "Emission", emission.encode());
     for (uid, x) in n.iter().enumerate() {
-        let u = (uid as u16).encode();
-        let net_uid = [net.clone(), u.clone()];
-        put(s, sub, "Keys", &net_uid, x.hotkey.encode());
-        put(s, sub, "Uids", &[net.clone(), x.hotkey.encode()], u);
+        neuron_storage(s, st, cfg, uid as u16, x);
+    }
+}
+
+/// The items of one uid: keys, registration, weights, bonds, owner, stake, axon, commits.
+fn neuron_storage(
+    s: &mut Storage,
+    st: &State,
+    cfg: &super::DevChainConfig,
+    uid: u16,
+    x: &super::Neuron,
+) {
+    let sub = "SubtensorModule";
+    let net = cfg.netuid.encode();
+    let netuid = cfg.netuid;
+    let u = uid.encode();
+    let net_uid = [net.clone(), u.clone()];
+    put(s, sub, "Keys", &net_uid, x.hotkey.encode());
+    put(s, sub, "Uids", &[net.clone(), x.hotkey.encode()], u);
+    put(
+        s,
+        sub,
+        "BlockAtRegistration",
+        &net_uid,
+        x.registered_at.encode(),
+    );
+    put(s, sub, "Weights", &net_uid, x.weights.encode());
+    put(s, sub, "Owner", &[x.hotkey.encode()], x.coldkey().encode());
+    let alpha = super::runtime_api::rao(x.stake).encode();
+    put(
+        s,
+        sub,
+        "TotalHotkeyAlpha",
+        &[x.hotkey.encode(), net.clone()],
+        alpha,
+    );
+    if let Some(a) = x.axon {
         put(
             s,
             sub,
-            "BlockAtRegistration",
-            &net_uid,
-            x.registered_at.encode(),
+            "Axons",
+            &[net.clone(), x.hotkey.encode()],
+            a.encode(),
         );
-        put(s, sub, "Weights", &net_uid, x.weights.encode());
-        put(s, sub, "Owner", &[x.hotkey.encode()], x.coldkey().encode());
-        let alpha = super::runtime_api::rao(x.stake).encode();
-        put(
-            s,
-            sub,
-            "TotalHotkeyAlpha",
-            &[x.hotkey.encode(), net.clone()],
-            alpha,
-        );
-        if let Some(a) = x.axon {
-            put(
-                s,
-                sub,
-                "Axons",
-                &[net.clone(), x.hotkey.encode()],
-                a.encode(),
-            );
-        }
-        let bonds: Vec<(u16, u16)> = x
-            .bonds
-            .iter()
-            .map(|&(j, b)| (j, u16_proportion(b)))
+    }
+    let bonds: Vec<(u16, u16)> = x
+        .bonds
+        .iter()
+        .map(|&(j, b)| (j, u16_proportion(b)))
+        .collect();
+    put(s, sub, "Bonds", &net_uid, bonds.encode());
+    if !x.commits.is_empty() {
+        // (hash, commit block, first reveal block, last reveal block)
+        let commits: Vec<([u8; 32], u64, u64, u64)> = (x.commits.iter())
+            .map(|c| super::client::commit_info_in(cfg, st, c))
+            .map(|c| {
+                (
+                    c.hash,
+                    c.commit_block,
+                    c.first_reveal_block,
+                    c.last_reveal_block,
+                )
+            })
             .collect();
-        put(s, sub, "Bonds", &net_uid, bonds.encode());
-        if !x.commits.is_empty() {
-            // (hash, commit block, first reveal block, last reveal block)
-            let commits: Vec<([u8; 32], u64, u64, u64)> = (x.commits.iter())
-                .map(|c| super::client::commit_info_in(cfg, st, c))
-                .map(|c| {
-                    (
-                        c.hash,
-                        c.commit_block,
-                        c.first_reveal_block,
-                        c.last_reveal_block,
-                    )
-                })
-                .collect();
-            let index = super::super::netuid_index(netuid, 0).encode();
-            put(
-                s,
-                sub,
-                "WeightCommits",
-                &[index, x.hotkey.encode()],
-                commits.encode(),
-            );
-        }
+        let index = super::super::netuid_index(netuid, 0).encode();
+        put(
+            s,
+            sub,
+            "WeightCommits",
+            &[index, x.hotkey.encode()],
+            commits.encode(),
+        );
     }
 }
 

@@ -67,6 +67,37 @@ pub fn endpoint(network: Option<&str>, url: Option<&str>) -> Result<String, Endp
     }
 }
 
+/// Whether `url`'s host is this machine (`127.0.0.0/8`, `localhost`, `[::1]`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `url` fit for logs: without user, password, query or fragment (providers put API keys there).
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let hidden = authority.contains('@') || url.contains('?') || url.contains('#');
+    let tail = if hidden { " (credentials hidden)" } else { "" };
+    if scheme.is_empty() {
+        format!("{host}{path}{tail}")
+    } else {
+        format!("{scheme}://{host}{path}{tail}")
+    }
+}
+
 /// An axon's address as `ip:port` (`[ip]:port` for IPv6).
 pub fn axon_address(a: &Axon) -> String {
     let ip: IpAddr = if a.ip_type == 6 {
@@ -120,6 +151,39 @@ mod tests {
         ];
         for (n, u, want) in rows {
             assert_eq!(endpoint(n, u), want.map(String::from), "{n:?} {u:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_urls() {
+        for (url, want) in [
+            ("ws://127.0.0.1:9944", true),
+            ("http://localhost:9101/s", true),
+            ("ws://[::1]:9944", true),
+            ("http://127.3.2.1", true),
+            ("wss://entrypoint-finney.opentensor.ai:443", false),
+            ("http://203.0.113.7:9101", false),
+            ("http://user@127.0.0.1:1", true),
+        ] {
+            assert_eq!(is_loopback_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted_for_logs() {
+        let rows = [
+            ("ws://127.0.0.1:9944", "ws://127.0.0.1:9944"),
+            (
+                "wss://user:secret@node.example:443/rpc?apikey=abc",
+                "wss://node.example:443/rpc (credentials hidden)",
+            ),
+            (
+                "wss://node.example/x#k",
+                "wss://node.example/x (credentials hidden)",
+            ),
+        ];
+        for (url, want) in rows {
+            assert_eq!(redact(url), want);
         }
     }
 

@@ -10,8 +10,9 @@
 //!   concurrent senders of one hotkey never reuse a nonce; a stale-nonce refusal refetches and
 //!   retries. The answer is "included at block N", Subtensor's error name, or — when the
 //!   connection drops after sending — [`ChainError::OutcomeUnknown`].
-//! - **Reconnects** lazily with exponential backoff (1 s to 30 s): a dropped socket makes every call
-//!   a transient [`ChainError::Connection`] until the node is back.
+//! - **Reconnects** lazily with exponential backoff (1 s to 30 s; a connection attempt times out
+//!   after 15 s): a dropped socket, or one that brought no finalized block for 2 minutes, makes
+//!   every call a transient [`ChainError::Connection`] until the node is back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use subxt::ext::scale_value::{At, Composite, ValueDef};
 use subxt::utils::{AccountId32, H256, MultiAddress, MultiSignature};
 use subxt::{OnlineClient, rpcs::RpcClient};
 
+use super::network::redact;
 use super::weight_state::MORTAL_PERIOD;
 use super::{
     Axon, BlockInfo, ChainClient, ChainError, CommitInfo, CommitmentRecord, Included, NeuronInfo,
@@ -147,14 +149,24 @@ impl subxt::tx::Signer<Subtensor> for Signer<'_> {
     }
 }
 
-/// One live connection: the RPC client, subxt over it, and the finalized head its subscription
-/// last saw (`None` once the subscription ended: the connection is dead).
+/// One live connection: the RPC client, subxt over it, the finalized head its subscription last
+/// saw and when, and the subscription's task (stopped with the connection).
 struct Conn {
     rpc: RpcClient,
     client: OnlineClient<Subtensor>,
-    finalized: Arc<Mutex<Option<BlockInfo>>>,
+    finalized: Arc<Mutex<(Option<BlockInfo>, Instant)>>,
     alive: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
 }
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Backoff {
@@ -173,6 +185,8 @@ pub struct SubxtClient {
     last_at: Mutex<Option<(Hash32, AtBlock)>>,
     /// How long a submission may wait for its block before its outcome counts as unknown.
     pub inclusion_timeout: Duration,
+    /// A connection that has brought no new finalized block for this long is replaced.
+    pub stale_after: Duration,
 }
 
 type AtBlock =
@@ -203,6 +217,7 @@ impl SubxtClient {
             nonces: tokio::sync::Mutex::new(HashMap::new()),
             last_at: Mutex::new(None),
             inclusion_timeout: Duration::from_secs(120),
+            stale_after: Duration::from_secs(120),
         }
     }
 
@@ -211,7 +226,7 @@ impl SubxtClient {
     }
 
     async fn connect(&self) -> Result<Conn, ChainError> {
-        let rpc = if is_loopback(&self.url) || self.url.starts_with("wss://") {
+        let rpc = if super::network::is_loopback_url(&self.url) || self.url.starts_with("wss://") {
             RpcClient::from_url(&self.url).await
         } else {
             RpcClient::from_insecure_url(&self.url).await
@@ -224,16 +239,16 @@ impl SubxtClient {
         .await
         .map_err(conn_err)?;
         let mut blocks = client.stream_blocks().await.map_err(conn_err)?;
-        let finalized = Arc::new(Mutex::new(None));
+        let finalized = Arc::new(Mutex::new((None, Instant::now())));
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (f, a) = (finalized.clone(), alive.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some(Ok(b)) = blocks.next().await {
                 let info = BlockInfo {
                     number: b.number(),
                     hash: b.hash().0,
                 };
-                *f.lock().expect("finalized lock") = Some(info);
+                *f.lock().expect("finalized lock") = (Some(info), Instant::now());
             }
             a.store(false, std::sync::atomic::Ordering::SeqCst);
         });
@@ -242,32 +257,47 @@ impl SubxtClient {
             client,
             finalized,
             alive,
+            task,
         })
+    }
+
+    /// Whether `c` is usable: its head subscription is running and has brought a new finalized
+    /// block within `stale_after` (a half-open socket brings nothing and errs nothing).
+    fn usable(&self, c: &Conn) -> bool {
+        let fresh = c.finalized.lock().expect("finalized lock").1.elapsed() < self.stale_after;
+        if !fresh {
+            c.alive.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        c.alive.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The live connection, connecting (or reconnecting, with backoff) if there is none.
     async fn conn(&self) -> Result<Arc<Conn>, ChainError> {
         let mut guard = self.conn.lock().await;
         if let Some(c) = guard.as_ref() {
-            if c.alive.load(std::sync::atomic::Ordering::SeqCst) {
+            if self.usable(c) {
                 return Ok(c.clone());
             }
             *guard = None;
-            tracing::warn!(url = %self.url, "chain connection lost; reconnecting");
+            tracing::warn!(url = %redact(&self.url), "chain connection lost or silent; reconnecting");
         }
         {
             let b = self.backoff.lock().expect("backoff lock");
             if b.next_try.is_some_and(|t| Instant::now() < t) {
                 return Err(ChainError::Connection(format!(
                     "{}: not connected (retrying after {} failures)",
-                    self.url, b.failures
+                    redact(&self.url),
+                    b.failures
                 )));
             }
         }
-        match self.connect().await {
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await;
+        let attempt = attempt.unwrap_or_else(|_| Err(conn_err("connecting timed out")));
+        match attempt {
             Ok(c) => {
                 *self.backoff.lock().expect("backoff lock") = Backoff::default();
                 *self.last_at.lock().expect("at lock") = None; // pinned to the old connection
+                self.nonces.lock().await.clear();
                 let c = Arc::new(c);
                 *guard = Some(c.clone());
                 Ok(c)
@@ -275,7 +305,7 @@ impl SubxtClient {
             Err(e) => {
                 let mut b = self.backoff.lock().expect("backoff lock");
                 b.failures += 1;
-                let wait = Duration::from_secs(1 << b.failures.min(5)).min(Duration::from_secs(30));
+                let wait = Duration::from_secs(1 << (b.failures - 1).min(5)).min(MAX_BACKOFF);
                 b.next_try = Some(Instant::now() + wait);
                 Err(e)
             }
@@ -301,17 +331,6 @@ impl SubxtClient {
     }
 }
 
-fn is_loopback(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-}
-
 #[path = "subxt_submit.rs"]
 mod submit;
 
@@ -335,7 +354,7 @@ impl SubxtClient {
 impl ChainClient for SubxtClient {
     async fn finalized_block(&self) -> Result<BlockInfo, ChainError> {
         let c = self.conn().await?;
-        let head = *c.finalized.lock().expect("finalized lock");
+        let head = c.finalized.lock().expect("finalized lock").0;
         match head {
             Some(h) => Ok(h),
             None => {

@@ -101,8 +101,22 @@ impl SubxtClient {
         Ok(n)
     }
 
-    /// Signs `call` with `signer`, submits it and follows it to a block.
+    /// Signs `call` with `signer`, submits it and follows it to a block. After any failure the
+    /// local nonce is forgotten, so the next submission takes the node's count (a nonce handed
+    /// out to a transaction that never reached the pool must not leave a gap).
     pub(super) async fn submit<P: Payload + Send + Sync>(
+        &self,
+        signer: &Hotkey,
+        call: P,
+    ) -> Result<Included, ChainError> {
+        let res = self.submit_once(signer, call).await;
+        if res.is_err() {
+            self.nonces.lock().await.remove(&signer.public());
+        }
+        res
+    }
+
+    async fn submit_once<P: Payload + Send + Sync>(
         &self,
         signer: &Hotkey,
         call: P,
@@ -174,15 +188,14 @@ impl SubxtClient {
                         Err(e) => Err(ChainError::OutcomeUnknown(e.to_string())),
                     };
                 }
-                TransactionStatus::Invalid { message } | TransactionStatus::Error { message } => {
-                    return Err(ChainError::Invalid {
-                        code: 1010,
-                        message,
-                    });
-                }
-                // Dropped from the pool: it will not land; sending again is safe.
-                TransactionStatus::Dropped { message } => {
-                    return Err(ChainError::Connection(format!("dropped: {message}")));
+                // Left this node's pool after it was accepted (invalidated, usurped, dropped): it
+                // may still have reached other nodes, so its fate is for the chain to tell.
+                TransactionStatus::Invalid { message }
+                | TransactionStatus::Error { message }
+                | TransactionStatus::Dropped { message } => {
+                    return Err(ChainError::OutcomeUnknown(format!(
+                        "left the pool: {message}"
+                    )));
                 }
                 _ => {}
             }

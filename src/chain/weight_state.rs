@@ -159,6 +159,26 @@ pub enum Observed {
 /// Blocks a signed transaction stays valid (its mortal era); clients sign with this period.
 pub const MORTAL_PERIOD: u64 = 64;
 
+/// Blocks after `sent` past which a transaction that has not landed never will: its era is
+/// anchored at the sender's finalized head when it signed, which may be ahead of the block the
+/// record names, so twice the era.
+pub const SETTLED_AFTER: u64 = 2 * MORTAL_PERIOD;
+
+/// The state to store *before* sending what `state` calls for (write-ahead: a crash while the
+/// submission is in flight leaves a record that is resolved against the chain, never resent
+/// blindly): a send becomes `Unknown`, a reveal `RevealUnknown`. `None` for states that send
+/// nothing.
+pub fn in_flight(state: &WeightState, at: u64) -> Option<WeightState> {
+    match state {
+        WeightState::Recorded => Some(WeightState::Unknown { sent: at }),
+        WeightState::Committed { block } => Some(WeightState::RevealUnknown {
+            block: *block,
+            sent: at,
+        }),
+        _ => None,
+    }
+}
+
 /// What the chain holds that a lost submission could have changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Evidence {
@@ -173,10 +193,10 @@ pub struct Evidence {
 
 /// What a read at finalized block `finalized` shows about a submission sent at block `sent`.
 /// `reveal`: the submission was a reveal (it removes the commit and stores the weights);
-/// otherwise a `set_weights` or a commit. An absence is conclusive only once the transaction's
-/// mortal era is over.
+/// otherwise a `set_weights` or a commit. An absence is conclusive only once the transaction can
+/// no longer land ([`SETTLED_AFTER`]).
 pub fn observe(reveal: bool, ev: Evidence, sent: u64, finalized: u64) -> Observed {
-    let expired = finalized > sent + MORTAL_PERIOD;
+    let expired = finalized > sent + SETTLED_AFTER;
     let updated = ev.last_update.filter(|b| *b >= sent);
     match (reveal, ev.commit) {
         (false, Some(block)) => Observed::CommitFound { block },
@@ -233,7 +253,9 @@ pub fn next(state: &WeightState, mode: WeightMode, event: &WeightEvent) -> Weigh
                 S::Committed { block: *block }
             }
             (WeightMode::SetWeights, Observed::Updated { block }) => S::Set { block: *block },
-            _ => S::Recorded,
+            (_, Observed::Absent) => S::Recorded,
+            // Anything else (another submission moved LastUpdate): not conclusive yet.
+            _ => state.clone(),
         },
         (S::Committed { block }, WeightEvent::Revealed { result, at }) => match result {
             Ok(inc) => S::Revealed { block: inc.block },
@@ -323,12 +345,12 @@ mod tests {
                 WeightEvent::Resolved(Observed::Absent),
                 S::Recorded,
             ),
-            // A LastUpdate move says nothing about a commit.
+            // A LastUpdate move says nothing about a commit: keep waiting.
             (
                 S::Unknown { sent: 9 },
                 CR,
                 WeightEvent::Resolved(Observed::Updated { block: 11 }),
-                S::Recorded,
+                S::Unknown { sent: 9 },
             ),
             (
                 committed.clone(),
@@ -440,7 +462,7 @@ mod tests {
     #[test]
     fn observations() {
         use Observed as O;
-        let p = MORTAL_PERIOD;
+        let p = SETTLED_AFTER;
         let ev = |commit, last_update, weights_stored| Evidence {
             commit,
             last_update,
@@ -535,6 +557,23 @@ mod tests {
         ];
         for (status, want) in rows {
             assert_eq!(from_legacy_status(status, 40), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn in_flight_states() {
+        use WeightState as S;
+        assert_eq!(in_flight(&S::Recorded, 7), Some(S::Unknown { sent: 7 }));
+        assert_eq!(
+            in_flight(&S::Committed { block: 3 }, 7),
+            Some(S::RevealUnknown { block: 3, sent: 7 })
+        );
+        for s in [
+            S::Unknown { sent: 1 },
+            S::Set { block: 1 },
+            S::Revealed { block: 1 },
+        ] {
+            assert_eq!(in_flight(&s, 7), None, "{s:?}");
         }
     }
 
