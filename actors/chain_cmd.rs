@@ -89,13 +89,19 @@ pub async fn run(cmd: ChainCmd) -> anyhow::Result<()> {
     }
 }
 
-async fn metagraph(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
+/// A client for the chosen node and its newest finalized block.
+async fn connect(net: &NetworkArgs) -> anyhow::Result<(SubxtClient, connito::chain::BlockInfo)> {
     let url = net.url()?;
     let client = SubxtClient::new(&url);
     let at = client
         .finalized_block()
         .await
         .with_context(|| connito::chain::network::redact(&url))?;
+    Ok((client, at))
+}
+
+async fn metagraph(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
+    let (client, at) = connect(net).await?;
     let mg = client.metagraph(net.netuid(), &at).await?;
     let rows: Vec<serde_json::Value> = mg
         .iter()
@@ -140,12 +146,7 @@ async fn metagraph(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
 }
 
 async fn commitments(net: &NetworkArgs, json: bool) -> anyhow::Result<()> {
-    let url = net.url()?;
-    let client = SubxtClient::new(&url);
-    let at = client
-        .finalized_block()
-        .await
-        .with_context(|| connito::chain::network::redact(&url))?;
+    let (client, at) = connect(net).await?;
     let all = client.commitments(net.netuid(), &at).await?;
     let rows: Vec<serde_json::Value> = all
         .iter()
