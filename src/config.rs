@@ -257,6 +257,19 @@ impl LocalnetConfig {
         if self.chain.tempo == 0 {
             return inv("chain.tempo must be at least 1".into());
         }
+        let r = &self.rewards;
+        if r.window == 0 {
+            return inv("rewards.window must be at least 1 (cycles of points kept)".into());
+        }
+        let shares_ok = r.points.iter().all(|p| p.is_finite() && *p >= 0.0)
+            && r.top_share.is_finite()
+            && (0.0..=1.0).contains(&r.top_share);
+        if !shares_ok {
+            return inv(format!(
+                "rewards.points must be finite and >= 0 and rewards.top_share in [0, 1], got {:?} and {}",
+                r.points, r.top_share
+            ));
+        }
         if self.pol.eval_batches == 0 || self.pol.batch_rows == 0 || self.train.batch_rows == 0 {
             return inv(
                 "pol.eval_batches, pol.batch_rows and train.batch_rows must be at least 1".into(),
@@ -314,6 +327,16 @@ mod tests {
             LocalnetConfig::from_toml(bad_group),
             Err(ConfigError::Invalid(_))
         ));
+        for bad in [
+            "[rewards]\nwindow = 0",
+            "[rewards]\ntop_share = 1.5",
+            "[rewards]\npoints = [1.0, -2.0]",
+        ] {
+            assert!(
+                matches!(LocalnetConfig::from_toml(bad), Err(ConfigError::Invalid(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

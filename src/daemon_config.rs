@@ -203,6 +203,8 @@ mod tests {
             ("seed = 1", vec![set("seed.x", "1")]),
             ("[node]\npoll_ms = 0", vec![]),
             ("not toml = = 1", vec![]),
+            ("[rewards]\nwindow = 0", vec![]),
+            ("", vec![set("rewards.top_share", "1.5")]),
         ];
         for (text, sets) in bad {
             assert!(
