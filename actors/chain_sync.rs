@@ -103,10 +103,18 @@ impl Actor for ChainSync {
                     true => windows_since(ctx, st.last_block, head.number),
                     false => Default::default(),
                 };
-                for cycle in windows {
-                    if !record_commitments(ctx, cycle, &head).await? {
-                        // Not read: this block is polled again (nothing ticks without it).
-                        return Ok(());
+                if !windows.is_empty() {
+                    // One read at this block serves every window it covers.
+                    let records = match ctx.chain.commitments(ctx.netuid, &head).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // Not read: this block is polled again (nothing ticks without it).
+                            tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");
+                            return Ok(());
+                        }
+                    };
+                    for cycle in windows {
+                        record_commitments(ctx, cycle, &records)?;
                     }
                 }
                 st.last_block = head.number;
@@ -132,25 +140,17 @@ fn windows_since(ctx: &Ctx, last: u64, head: u64) -> std::collections::BTreeSet<
 }
 
 /// Records miner commitments of `cycle`: a hash set during MinerCommit1, a location set during
-/// MinerCommit2 (whose hash must be the one committed first). `false` when the chain could not
-/// be read (the caller retries the same block).
-async fn record_commitments(
+/// MinerCommit2 (whose hash must be the one committed first), from the records read at a block.
+fn record_commitments(
     ctx: &Ctx,
     cycle: u64,
-    at: &connito::chain::BlockInfo,
-) -> Result<bool, ActorProcessingErr> {
+    records: &[connito::chain::CommitmentRecord],
+) -> Result<(), ActorProcessingErr> {
     let clock = &ctx.clock;
     let c1 =
         clock.phase_start(cycle, Phase::MinerCommit1)..clock.phase_end(cycle, Phase::MinerCommit1);
     let c2 =
         clock.phase_start(cycle, Phase::MinerCommit2)..clock.phase_end(cycle, Phase::MinerCommit2);
-    let records = match ctx.chain.commitments(ctx.netuid, at).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");
-            return Ok(false);
-        }
-    };
     for r in records {
         let Ok(c) = Commitment::from_bytes(&r.data) else {
             continue;
@@ -188,5 +188,5 @@ async fn record_commitments(
             ctx.store.put("commitments", &k, &n)?;
         }
     }
-    Ok(true)
+    Ok(())
 }

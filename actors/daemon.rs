@@ -56,10 +56,6 @@ where
     ChildSpec { label, spawn }
 }
 
-fn poll_interval(ctx: &Ctx) -> Duration {
-    ctx.poll
-}
-
 /// localnet's poll interval: a third of a block.
 pub fn poll_for_block_time(block_time_ms: u64) -> Duration {
     Duration::from_millis((block_time_ms / 3).clamp(10, 2000))
@@ -109,7 +105,7 @@ pub async fn spawn_validator(ctx: Ctx) -> Result<ActorRef<SupervisorMsg>, ractor
             move || ChainSyncArgs {
                 ctx: c.clone(),
                 subscribers: subscribers.clone(),
-                poll: poll_interval(&c),
+                poll: c.poll,
                 tick: validator_tick,
                 read_commitments: true,
             }
@@ -148,7 +144,7 @@ pub async fn spawn_miner(
             move || ChainSyncArgs {
                 ctx: c.clone(),
                 subscribers: subscribers.clone(),
-                poll: poll_interval(&c),
+                poll: c.poll,
                 tick: miner_tick,
                 read_commitments: false,
             }

@@ -30,7 +30,6 @@ use subxt::dynamic::Value;
 use subxt::ext::frame_decode::extrinsics::{
     TransactionExtension as FdExt, TransactionExtensionError as FdErr,
 };
-use subxt::ext::scale_value::{At, Composite, ValueDef};
 use subxt::utils::{AccountId32, H256, MultiAddress, MultiSignature};
 use subxt::{OnlineClient, rpcs::RpcClient};
 
@@ -610,19 +609,6 @@ impl ChainClient for SubxtClient {
         );
         self.submit(signer, call).await
     }
-}
-
-/// Values of a composite, named or not.
-fn items(v: &Value) -> Vec<&Value> {
-    match &v.value {
-        ValueDef::Composite(Composite::Named(f)) => f.iter().map(|(_, x)| x).collect(),
-        ValueDef::Composite(Composite::Unnamed(f)) => f.iter().collect(),
-        _ => vec![],
-    }
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.at(name)
 }
 
 #[cfg(test)]

@@ -2,10 +2,22 @@
 //! name, so a runtime that adds fields still reads.
 
 use subxt::dynamic::Value;
-use subxt::ext::scale_value::{Primitive, ValueDef};
+use subxt::ext::scale_value::{At, Composite, Primitive, ValueDef};
 
-use super::{field, items};
 use crate::chain::{Axon, ChainError, NeuronInfo};
+
+/// Values of a composite, named or not.
+fn items(v: &Value) -> Vec<&Value> {
+    match &v.value {
+        ValueDef::Composite(Composite::Named(f)) => f.iter().map(|(_, x)| x).collect(),
+        ValueDef::Composite(Composite::Unnamed(f)) => f.iter().collect(),
+        _ => vec![],
+    }
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v.at(name)
+}
 
 /// A number, through newtype wrappers (`AlphaCurrency(u64)`, compact) as the metadata has them.
 pub(super) fn num(v: &Value) -> Option<u128> {

@@ -50,6 +50,31 @@ pub enum Rejection {
     NonFinite(String),
 }
 
+/// One of each rejection, in declaration order (for tests over all of them).
+#[cfg(test)]
+pub(crate) fn every_rejection() -> Vec<Rejection> {
+    vec![
+        Rejection::TooLarge { size: 1, max: 0 },
+        Rejection::WrongHotkey,
+        Rejection::WrongGroup {
+            expected: 0,
+            actual: 1,
+        },
+        Rejection::BadSignature,
+        Rejection::HashMismatch,
+        Rejection::Malformed(String::new()),
+        Rejection::ContentMismatch,
+        Rejection::UnexpectedKey(String::new()),
+        Rejection::MissingKey(String::new()),
+        Rejection::WrongShape {
+            name: String::new(),
+            expected: vec![],
+            actual: vec![],
+        },
+        Rejection::NonFinite(String::new()),
+    ]
+}
+
 impl Rejection {
     /// Short snake_case verdict label, for metrics.
     pub fn label(&self) -> &'static str {
@@ -434,26 +459,7 @@ mod tests {
 
     #[test]
     fn labels_are_distinct_snake_case() {
-        let all = [
-            Rejection::TooLarge { size: 1, max: 0 },
-            Rejection::WrongHotkey,
-            Rejection::WrongGroup {
-                expected: 0,
-                actual: 1,
-            },
-            Rejection::BadSignature,
-            Rejection::HashMismatch,
-            Rejection::Malformed(String::new()),
-            Rejection::ContentMismatch,
-            Rejection::UnexpectedKey(String::new()),
-            Rejection::MissingKey(String::new()),
-            Rejection::WrongShape {
-                name: String::new(),
-                expected: vec![],
-                actual: vec![],
-            },
-            Rejection::NonFinite(String::new()),
-        ];
+        let all = every_rejection();
         let labels: Vec<&str> = all.iter().map(Rejection::label).collect();
         assert_eq!(
             labels,

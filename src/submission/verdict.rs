@@ -86,26 +86,7 @@ mod tests {
 
     #[test]
     fn rejections_keep_their_labels_and_serde_uses_them() {
-        let rows = [
-            Rejection::TooLarge { size: 2, max: 1 },
-            Rejection::WrongHotkey,
-            Rejection::WrongGroup {
-                expected: 0,
-                actual: 1,
-            },
-            Rejection::BadSignature,
-            Rejection::HashMismatch,
-            Rejection::Malformed("x".into()),
-            Rejection::ContentMismatch,
-            Rejection::UnexpectedKey("k".into()),
-            Rejection::MissingKey("k".into()),
-            Rejection::WrongShape {
-                name: "k".into(),
-                expected: vec![1],
-                actual: vec![2],
-            },
-            Rejection::NonFinite("k".into()),
-        ];
+        let rows = super::super::validate::every_rejection();
         for r in &rows {
             let v = Verdict::from(r);
             assert_eq!(v.label(), r.label());
