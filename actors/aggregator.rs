@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use connito::data::eval_batches;
 use connito::merge::outer_step;
+use connito::model::to_params;
 use connito::phase::Phase;
-use connito::pol::eval_loss;
+use connito::pol::{batch_losses, candidate_params, eval_loss, mean_loss};
 use connito::store::key;
 use connito::submission::{Commitment, Verdict};
 use connito::tensors::StateDict;
@@ -17,7 +17,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::context::{
     Ctx, GLOBAL_GROUP, ModelRecord, RoundRecord, SubmissionRecord, Tick, latest_model,
 };
-use crate::evaluator::round_scores;
+use crate::evaluator::{round_batches, round_scores};
 
 /// Seed of the fixed held-out benchmark reported per group (distinct from every round seed in
 /// practice; it only measures, it never scores).
@@ -70,13 +70,23 @@ impl Actor for Aggregator {
                     .store
                     .get("rounds", &key(&[cycle]))?
                     .unwrap_or_default();
-                if t.pos.phase >= Phase::Merge && round.scored && !round.merged && !st.busy {
+                // A late round (scored after its own cycle) is credited but never merged: miners
+                // of this cycle already train from the current global model.
+                if t.pos.phase >= Phase::Merge
+                    && round.scored
+                    && !round.late
+                    && !round.merged
+                    && !st.busy
+                {
                     st.busy = true;
                     crate::context::spawn_job(
                         &st.ctx,
                         "merge",
                         cycle,
-                        move |c| merge_round(c, cycle),
+                        move |c| {
+                            merge_round(c, cycle)?;
+                            collect_garbage(c, cycle)
+                        },
                         move || {
                             let _ = myself.cast(AggregatorMsg::Done);
                         },
@@ -102,15 +112,7 @@ pub fn heldout_losses(ctx: &Ctx, model: &StateDict) -> BTreeMap<u16, f64> {
         .iter()
         .enumerate()
         .map(|(g, d)| {
-            let b = eval_batches(
-                d,
-                cfg.seed,
-                BENCHMARK_SEED,
-                cfg.pol.heldout_every,
-                cfg.pol.eval_batches,
-                cfg.pol.batch_rows,
-                cfg.model.seq_len,
-            );
+            let b = round_batches(cfg, d, BENCHMARK_SEED);
             (g as u16, eval_loss(&cfg.model, model, &b, &ctx.device))
         })
         .collect()
@@ -138,14 +140,21 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
             best.insert(s.group, cand);
         }
     }
+    let mut round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
     let mut shards = vec![];
     let mut uids = vec![];
-    for (_, _, uid) in best.values() {
+    let params = to_params(&global, &ctx.device);
+    for (g, (_, _, uid)) in &best {
         let blob = subs[uid].blob.ok_or("accepted submission without blob")?;
-        shards.push(ctx.store.get_state_dict(&blob)?);
+        let shard = ctx.store.get_state_dict(&blob)?;
+        if let Some(why) = collateral(ctx, &round, &params, *g, &shard) {
+            tracing::warn!(daemon = %ctx.daemon, cycle, uid, "not merged: {why}");
+            round.not_merged.insert(*uid, why);
+            continue;
+        }
+        shards.push(shard);
         uids.push(*uid);
     }
-    let mut round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
     if !shards.is_empty() {
         let momentum = match latest.momentum {
             Some(h) => ctx.store.get_state_dict(&h)?,
@@ -187,6 +196,90 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     ctx.store.put("rounds", &key(&[cycle]), &round)?;
     ctx.store.flush()?;
     Ok(())
+}
+
+/// Removes the shard blobs of rounds older than `rewards.window` cycles before `cycle` (their
+/// records stay, without a blob) and the blobs of global models (and momenta) more than
+/// `rewards.window` versions old, so a validator's disk does not grow for ever.
+fn collect_garbage(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
+    let window = ctx.cfg.rewards.window as u64;
+    let Some(before) = cycle.checked_sub(window) else {
+        return Ok(());
+    };
+    // Blobs are content-addressed: one still referenced by a kept record stays.
+    let kept_subs =
+        ctx.store
+            .range::<SubmissionRecord>("submissions", &key(&[before]), &key(&[u64::MAX]))?;
+    let latest = latest_model(&ctx.store)?.ok_or("no global model stored")?;
+    let keep_from = latest.version.saturating_sub(window);
+    let kept_models =
+        ctx.store
+            .range::<ModelRecord>("models", &key(&[keep_from]), &key(&[u64::MAX]))?;
+    let referenced: std::collections::BTreeSet<connito::tensors::Hash32> = kept_subs
+        .iter()
+        .filter_map(|(_, s)| s.blob)
+        .chain(
+            kept_models
+                .iter()
+                .flat_map(|(_, m)| std::iter::once(m.hash).chain(m.momentum)),
+        )
+        .collect();
+    let mut freed = 0;
+    for (k, mut sub) in
+        ctx.store
+            .range::<SubmissionRecord>("submissions", &key(&[0]), &key(&[before]))?
+    {
+        if let Some(blob) = sub.blob.take() {
+            if !referenced.contains(&blob) {
+                ctx.store.remove_blob(&blob)?;
+            }
+            ctx.store.put("submissions", &k, &sub)?;
+            freed += 1;
+        }
+    }
+    for (_, m) in ctx
+        .store
+        .range::<ModelRecord>("models", &key(&[0]), &key(&[keep_from]))?
+    {
+        for h in std::iter::once(m.hash).chain(m.momentum) {
+            if !referenced.contains(&h) && ctx.store.remove_blob(&h).is_ok() {
+                freed += 1;
+            }
+        }
+    }
+    if freed > 0 {
+        tracing::info!(daemon = %ctx.daemon, cycle, freed, "collected old blobs");
+    }
+    Ok(())
+}
+
+/// Why merging `shard` (of `group`) would hurt another group: its held-out loss on the round's
+/// batches rises by more than `pol.merge_tolerance` over the round's baseline.
+fn collateral(
+    ctx: &Ctx,
+    round: &RoundRecord,
+    global: &connito::model::Params,
+    group: u16,
+    shard: &StateDict,
+) -> Option<String> {
+    let cfg = &ctx.cfg;
+    let seed = round.seed?;
+    let cand = candidate_params(global, shard, &ctx.device);
+    for (h, domain) in cfg.domains.iter().enumerate() {
+        let h = h as u16;
+        let Some(base) = round.baseline.get(&h).filter(|_| h != group) else {
+            continue;
+        };
+        let b = round_batches(cfg, domain, seed);
+        let loss = mean_loss(&batch_losses(&cfg.model, &cand, &b, &ctx.device));
+        if !(loss - base <= cfg.pol.merge_tolerance) {
+            return Some(format!(
+                "raises group {h}'s held-out loss from {base:.4} to {loss:.4} (tolerance {})",
+                cfg.pol.merge_tolerance
+            ));
+        }
+    }
+    None
 }
 
 async fn commit_model(ctx: &Ctx, cycle: u64, phase: Phase) -> Result<(), ActorProcessingErr> {

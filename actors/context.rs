@@ -113,6 +113,14 @@ pub struct RoundRecord {
     pub seed: Option<u64>,
     pub baseline: BTreeMap<u16, f64>,
     pub global_version: u64,
+    #[serde(default)]
+    pub seed_block: Option<u64>,
+    /// Scored after its own cycle ended (scored and credited, never merged).
+    #[serde(default)]
+    pub late: bool,
+    /// Why a best shard was not merged, by uid.
+    #[serde(default)]
+    pub not_merged: BTreeMap<u16, String>,
 }
 
 /// tree `submissions`, key [cycle, uid].
@@ -133,10 +141,45 @@ pub struct SubmissionRecord {
 pub struct ScoreRecord {
     pub uid: u16,
     pub group: u16,
+    #[serde(with = "connito::serde_f64")]
     pub baseline: f64,
+    #[serde(with = "connito::serde_f64")]
     pub candidate: f64,
     pub delta: f64,
     pub score: f64,
+    /// Everything the score was computed from (`connito pol replay` recomputes it); absent in
+    /// records of older builds.
+    #[serde(default)]
+    pub parts: Option<ScoreParts>,
+}
+
+/// The parts of a score: enough to recompute it from the stored blobs and show why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreParts {
+    #[serde(with = "connito::serde_f64")]
+    pub std_err: f64,
+    pub significant: bool,
+    pub batches: usize,
+    /// Tokens scored per model (batches × rows × seq_len).
+    pub tokens: usize,
+    /// The round's evaluation seed and the finalized block whose hash it came from.
+    pub seed: u64,
+    pub seed_block: u64,
+    /// Backend the losses were computed on (`cpu`, `wgpu`, `cuda`).
+    pub backend: String,
+    pub global_version: u64,
+    pub global_hash: Hash32,
+    pub shard_hash: Hash32,
+    /// `‖θ − θ_global‖ / ‖θ_global‖` of the shard.
+    #[serde(with = "connito::serde_f64")]
+    pub delta_ratio: f64,
+    /// Highest cosine similarity of its expert delta to an earlier commit of the round or a
+    /// recently credited submission (`None`: nothing to compare with).
+    pub closest_cosine: Option<f64>,
+    #[serde(with = "connito::serde_f64::vec")]
+    pub baseline_batches: Vec<f64>,
+    #[serde(with = "connito::serde_f64::vec")]
+    pub candidate_batches: Vec<f64>,
 }
 
 /// tree `weights`, key [cycle]: written before any extrinsic is sent (write-ahead), like a

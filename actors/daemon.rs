@@ -134,7 +134,7 @@ pub async fn spawn_miner(
     ctx: Ctx,
     role: Role,
     group: u16,
-    target: Option<[u8; 32]>,
+    target: Option<Target>,
 ) -> Result<ActorRef<SupervisorMsg>, ractor::SpawnErr> {
     let c = ctx.clone();
     let subscribers: Vec<&'static str> = MINER_ACTORS[1..].to_vec();
@@ -163,7 +163,8 @@ pub async fn spawn_miner(
                 ctx: c.clone(),
                 role,
                 group,
-                target,
+                target: target.clone(),
+                tarpit: None,
             }
         }),
     ];
@@ -186,13 +187,24 @@ async fn spawn_supervisor(
 
 /// The HTTP routes of a daemon: `/metrics`; a miner's shards (`/s/...`) or a validator's global
 /// models (`/m/{version}`).
-pub fn http_handler(metrics: Metrics, store: Store, miner: bool) -> Handler {
+/// `miner`: the miner's role (a garbage server also serves random bytes), `None` for a validator.
+pub fn http_handler(
+    metrics: Metrics,
+    store: Store,
+    clock: PhaseClock,
+    miner: Option<Role>,
+) -> Handler {
     Arc::new(move |path: &str| {
         if path == "/metrics" {
             return Response::ok("text/plain; version=0.0.4", metrics.render().into_bytes());
         }
-        if miner {
-            return crate::publisher::route(&store, path).unwrap_or_else(Response::not_found);
+        if let Some(role) = miner {
+            let garbage = (role == Role::GarbageServer)
+                .then(|| crate::adversary::garbage(path))
+                .flatten();
+            return garbage
+                .or_else(|| crate::publisher::route(&store, &clock, path))
+                .unwrap_or_else(Response::not_found);
         }
         // Validator: /m/{version} serves a global model.
         let served = path
@@ -233,15 +245,23 @@ pub fn ensure_genesis(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// What a daemon does.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Kind {
     Validator,
-    /// A miner of `group`; a copier (localnet's adversary) copies `target`'s shards.
+    /// A miner of `group`; localnet's adversaries act on `target` (the honest miner of their
+    /// group, or for `ssrf` the validator).
     Miner {
         role: Role,
         group: u16,
-        target: Option<[u8; 32]>,
+        target: Option<Target>,
     },
+}
+
+/// Another daemon an adversary acts on: its hotkey and its HTTP base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub hotkey: [u8; 32],
+    pub url: String,
 }
 
 /// Everything one daemon needs, in its own process (`connito validator|miner`) or in localnet.
@@ -275,8 +295,16 @@ pub struct Running {
 /// on a first run, and its supervision tree.
 pub async fn start(spec: DaemonSpec) -> anyhow::Result<Running> {
     let metrics = Metrics::new();
-    let miner = matches!(spec.kind, Kind::Miner { .. });
-    let handler = http_handler(metrics.clone(), spec.store.clone(), miner);
+    let miner = match &spec.kind {
+        Kind::Miner { role, .. } => Some(*role),
+        Kind::Validator => None,
+    };
+    let handler = http_handler(
+        metrics.clone(),
+        spec.store.clone(),
+        spec.clock.clone(),
+        miner,
+    );
     let (addr, http) = crate::http::serve_on(&spec.bind, handler)
         .await
         .with_context(|| format!("{}: binding the HTTP server to {}", spec.name, spec.bind))?;

@@ -1,6 +1,10 @@
-//! A minimal HTTP/1.1 server and client on loopback: daemons serve `/metrics`, shards and global
-//! models; validators and miners fetch them. One request per connection, bounded sizes and
+//! A minimal HTTP/1.1 server and client: daemons serve `/metrics`, shards and global models;
+//! validators and miners fetch them ([`fetch`]). One request per connection, bounded sizes and
 //! timeouts everywhere.
+
+mod fetch;
+
+pub use fetch::{FetchError, FetchLimits, fetch, get};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,75 +110,6 @@ async fn handle(mut sock: TcpStream, handler: Handler) -> std::io::Result<()> {
     sock.shutdown().await
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("bad url {0} (only http://127.0.0.1:PORT/... style urls)")]
-    BadUrl(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("timed out")]
-    Timeout,
-    #[error("HTTP status {0}")]
-    Status(u16),
-    #[error("response larger than {0} bytes")]
-    TooLarge(usize),
-    #[error("malformed response")]
-    Malformed,
-}
-
-/// GET `url` (`http://host:port/path`), reading at most `max_body` bytes of body.
-pub async fn get(url: &str, max_body: usize) -> Result<Vec<u8>, FetchError> {
-    tokio::time::timeout(IO_TIMEOUT, get_inner(url, max_body))
-        .await
-        .map_err(|_| FetchError::Timeout)?
-}
-
-async fn get_inner(url: &str, max_body: usize) -> Result<Vec<u8>, FetchError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| FetchError::BadUrl(url.into()))?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let mut sock = TcpStream::connect(host).await?;
-    sock.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
-    let mut resp = Vec::new();
-    let limit = max_body + MAX_REQUEST_HEAD;
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = sock.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        resp.extend_from_slice(&buf[..n]);
-        if resp.len() > limit {
-            return Err(FetchError::TooLarge(max_body));
-        }
-    }
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(FetchError::Malformed)?;
-    let head = String::from_utf8_lossy(&resp[..split]).to_string();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or(FetchError::Malformed)?;
-    if status != 200 {
-        return Err(FetchError::Status(status));
-    }
-    let body = resp[split + 4..].to_vec();
-    if body.len() > max_body {
-        return Err(FetchError::TooLarge(max_body));
-    }
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +138,7 @@ mod tests {
         ));
         assert!(matches!(
             get("ftp://x", 2).await,
-            Err(FetchError::BadUrl(_))
+            Err(FetchError::Location(_))
         ));
     }
 }

@@ -12,7 +12,7 @@ use connito::phase::PhaseClock;
 use connito::store::Store;
 use connito::submission::Hotkey;
 
-use crate::daemon::{DaemonSpec, Kind, Running};
+use crate::daemon::{DaemonSpec, Kind, Running, Target};
 use crate::report::{self, MinerInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -132,19 +132,30 @@ async fn register_all(chain: &DevChain, cfg: &LocalnetConfig) -> anyhow::Result<
 
 /// Daemon `i` of localnet: the validator (0), then the configured miners; a copier copies the
 /// honest miner of its group.
-fn daemon_kind(cfg: &LocalnetConfig, keys: &[Hotkey], i: usize) -> (String, Kind) {
+fn daemon_kind(cfg: &LocalnetConfig, keys: &[Hotkey], urls: &[String], i: usize) -> (String, Kind) {
     if i == 0 {
         return ("validator".to_string(), Kind::Validator);
     }
     let spec = &cfg.miners[i - 1];
-    let target = (spec.role == Role::Copier)
+    let victim = spec
+        .role
+        .needs_victim()
         .then(|| {
             cfg.miners
                 .iter()
                 .position(|o| o.role == Role::Honest && o.group == spec.group)
         })
         .flatten()
-        .map(|j| keys[j + 1].public());
+        .map(|j| j + 1);
+    let target = match spec.role {
+        Role::Ssrf => Some(0),
+        _ => victim,
+    }
+    .filter(|d| *d < urls.len())
+    .map(|d| Target {
+        hotkey: keys[d].public(),
+        url: urls[d].clone(),
+    });
     let kind = Kind::Miner {
         role: spec.role,
         group: spec.group,
@@ -156,7 +167,10 @@ fn daemon_kind(cfg: &LocalnetConfig, keys: &[Hotkey], i: usize) -> (String, Kind
 impl Localnet {
     /// Opens (or continues) the chain in the data dir and starts the validator and the miners.
     pub async fn build(opts: LocalnetOpts) -> anyhow::Result<Self> {
-        let cfg = Arc::new(opts.cfg);
+        let mut cfg = opts.cfg;
+        // Every daemon of a localnet serves on 127.0.0.1: its validator fetches from loopback.
+        cfg.intake.allow_private_locations = true;
+        let cfg = Arc::new(cfg);
         let (dir, tmp) = match &opts.data_dir {
             Some(d) => (d.clone(), None),
             None => {
@@ -186,14 +200,23 @@ impl Localnet {
         let mut daemons = vec![];
         let mut infos = vec![];
         for (i, hotkey) in keys.iter().enumerate() {
-            let (name, kind) = daemon_kind(&cfg, &keys, i);
-            if let Kind::Miner { role, group, .. } = kind {
+            let urls: Vec<String> = daemons
+                .iter()
+                .map(|d: &Running| d.ctx.public_url.clone())
+                .collect();
+            let (name, kind) = daemon_kind(&cfg, &keys, &urls, i);
+            if let Kind::Miner { role, group, .. } = &kind {
+                let (role, group) = (*role, *group);
                 infos.push(MinerInfo {
                     hotkey: hotkey.public(),
                     role: role.name(),
                     group,
                 });
             }
+            let what = match &kind {
+                Kind::Validator => String::new(),
+                Kind::Miner { role, group, .. } => format!(" ({}, group {group})", role.name()),
+            };
             let store = Store::open(&dir.join(&name))
                 .with_context(|| format!("opening {name}'s database"))?;
             let running = crate::daemon::start(DaemonSpec {
@@ -211,10 +234,6 @@ impl Localnet {
                 poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
             })
             .await?;
-            let what = match kind {
-                Kind::Validator => String::new(),
-                Kind::Miner { role, group, .. } => format!(" ({}, group {group})", role.name()),
-            };
             eprintln!(
                 "{name}{what}  {}  metrics http://{}/metrics",
                 hotkey.address(),

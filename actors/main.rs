@@ -1,9 +1,11 @@
 //! The `connito` binary: daemons, localnet and tools.
 
+mod adversary;
 mod aggregator;
 mod backend;
 mod bench;
 mod bench_devnet;
+mod bench_pol;
 mod chain_cmd;
 mod chain_sync;
 mod context;
@@ -17,6 +19,7 @@ mod metrics;
 mod node;
 mod publisher;
 mod report;
+mod submission_cmd;
 mod supervisor;
 mod train_cmd;
 mod trainer;
@@ -72,6 +75,12 @@ enum Cmd {
         /// restarts it.
         #[arg(long, value_name = "CYCLE[+BLOCKS]:DAEMON/ACTOR")]
         crash_at: Vec<localnet::CrashAt>,
+        /// Replace the config's miners with an honest miner per group and these dishonest ones
+        /// (`all`, or names: free-rider, hash-copier, shard-thief, noise-adder, replayer,
+        /// stale, nan, overflow, heldout-trainer, garbage-server, slow-server, ssrf), all in
+        /// group 0. README: "Adversaries".
+        #[arg(long, value_name = "all|NAME,...")]
+        adversaries: Option<String>,
     },
     /// The dev chain as a Substrate node: JSON-RPC over WebSocket and HTTP on 127.0.0.1, the
     /// finney runtime's metadata (V14/V15/V16), blocks every --block-time-ms, persisted in
@@ -165,6 +174,17 @@ enum Cmd {
         #[command(subcommand)]
         cmd: wallet_cmd::WalletCmd,
     },
+    /// Submissions offline: verify one as a validator's Intake would, sign the manifest of a
+    /// shard trained elsewhere.
+    Submission {
+        #[command(subcommand)]
+        cmd: submission_cmd::SubmissionCmd,
+    },
+    /// Proof-of-Loss tools: recompute a stored score.
+    Pol {
+        #[command(subcommand)]
+        cmd: submission_cmd::PolCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +228,21 @@ enum BenchCmd {
         #[arg(long, default_value_t = 250.0)]
         block_time_ms: f64,
         /// Print the result as one JSON object (otherwise a summary line).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A validator's Proof-of-Loss capacity: evaluations per minute of candidates swapped
+    /// into one global model on the device, and peak memory against one model's size.
+    Pol {
+        /// `tiny` or `small`.
+        #[arg(long, default_value = "tiny")]
+        preset: String,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        /// Candidates evaluated.
+        #[arg(long, default_value_t = 8)]
+        candidates: usize,
+        /// Print the result as one JSON object (otherwise a line of text).
         #[arg(long)]
         json: bool,
     },
@@ -285,11 +320,43 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().cmd {
         Cmd::Wallet { cmd } => wallet_cmd::run(cmd),
+        Cmd::Submission { cmd } => match submission_cmd::run_submission(cmd)? {
+            0 => Ok(()),
+            code => std::process::exit(code),
+        },
+        Cmd::Pol { cmd } => submission_cmd::run_pol(cmd),
         Cmd::Model { cmd } => model_cmd(&cmd),
         Cmd::Bench { cmd } => match cmd {
             BenchCmd::Model { .. } => bench_model(&cmd),
             BenchCmd::Devnet { .. } => bench_devnet_cmd(&cmd),
             BenchCmd::Yuma { .. } => bench_yuma(&cmd),
+            BenchCmd::Pol {
+                preset,
+                backend,
+                candidates,
+                json,
+            } => {
+                let b: Backend = backend.into();
+                let device = backend::device(b).map_err(anyhow::Error::msg)?;
+                let name = format!("{b:?}").to_lowercase();
+                let r = bench_pol::run(&preset, &name, &device, candidates)?;
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "pol {} on {}: {:.1} evaluations/min ({} batches, {} tokens each); peak memory while evaluating {} candidates: {:.2}x one model ({} MB)",
+                        r.preset,
+                        r.backend,
+                        r.evaluations_per_minute,
+                        r.batches,
+                        r.tokens_per_evaluation,
+                        r.candidates,
+                        r.evaluation_memory_over_model,
+                        r.model_bytes >> 20
+                    );
+                }
+                Ok(())
+            }
         },
         cmd @ Cmd::Train { .. } => train_main(&cmd),
         Cmd::Consensus {
@@ -330,11 +397,17 @@ async fn run_async(cmd: Cmd) -> anyhow::Result<()> {
             backend,
             metrics_port,
             crash_at,
+            adversaries,
         } => {
             let mut cfg = match &config {
                 Some(p) => LocalnetConfig::from_file(p)?,
                 None => LocalnetConfig::default(),
             };
+            if let Some(list) = adversaries {
+                let roles =
+                    connito::config::Role::parse_adversaries(&list).map_err(anyhow::Error::msg)?;
+                cfg.miners = connito::config::Role::population(cfg.model.n_groups, &roles);
+            }
             if let Some(ms) = block_time_ms {
                 cfg.block_time_ms = ms;
             }
@@ -356,6 +429,8 @@ async fn run_async(cmd: Cmd) -> anyhow::Result<()> {
         | Cmd::Model { .. }
         | Cmd::Bench { .. }
         | Cmd::Train { .. }
+        | Cmd::Submission { .. }
+        | Cmd::Pol { .. }
         | Cmd::Wallet { .. } => unreachable!("synchronous commands are handled in main"),
     }
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use connito::config::Role;
-use connito::data::{Sampler, Split};
+use connito::data::{Sampler, Split, TokenBatch};
 use connito::model::extract_group;
 use connito::phase::Phase;
+use connito::rng::mix;
 use connito::store::key;
 use connito::submission::Commitment;
-use connito::tensors::{StateDict, blake2b_256, decode_canonical};
+use connito::tensors::{StateDict, blake2b_256, decode_canonical, hash_u64};
 use connito::train::{GroupTrainer, load_run, save_run};
 
 const CHECKPOINTS: &str = "trainer_checkpoints";
@@ -106,7 +107,16 @@ impl Actor for Trainer {
                 let (ctx, role, group) = (ctx.clone(), st.args.role, st.args.group);
                 tokio::spawn(async move {
                     let rec = match global_model(&ctx, &t.at).await {
+                        // The stale adversary sits out until a model newer than genesis exists,
+                        // then trains from genesis (and says so in its manifest).
+                        Ok((version, _)) if role == Role::Stale && version == 0 => {
+                            Ok(TrainRecord::default())
+                        }
                         Ok((version, global)) => {
+                            let (version, global) = match role {
+                                Role::Stale => (0, connito::genesis::genesis_model(&ctx.cfg)),
+                                _ => (version, global),
+                            };
                             let c2 = ctx.clone();
                             blocking(move || {
                                 train(&c2, role, group, cycle, version, &global, &stop)
@@ -181,114 +191,11 @@ fn train(
     stop: &AtomicBool,
 ) -> Result<TrainRecord, ActorProcessingErr> {
     let cfg = &ctx.cfg;
-    let (shard, steps, last_loss) = match role {
-        Role::FreeRider => (extract_group(&cfg.model, global, group), 0, None),
-        _ => {
-            // Each cycle continues further into the training stream, so data is not repeated.
-            let mut cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
-            let ck_key = key(&[cycle]);
-            // tree `trainer_checkpoints`, key [cycle]: where a run continues after a crash.
-            let saved = load_run(&ctx.store, CHECKPOINTS, &ck_key, version)?;
-            let mut n = 0;
-            let mut tr = match &saved {
-                Some(c) => {
-                    cursor = c.cursor;
-                    n = c.attempts;
-                    tracing::info!(daemon = %ctx.daemon, cycle, step = c.checkpoint.steps, "resuming training from checkpoint");
-                    GroupTrainer::restore(
-                        &cfg.model,
-                        &cfg.train,
-                        global,
-                        group,
-                        &ctx.device,
-                        &c.checkpoint,
-                    )
-                }
-                None => GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device),
-            };
-            let mut sampler = Sampler::new(
-                cfg.domains[group as usize].clone(),
-                cfg.seed,
-                Split::Train,
-                cfg.pol.heldout_every,
-                cursor,
-            );
-            let loss_g = ctx.metrics.gauge("connito_trainer_loss", &[]);
-            let tokens = ctx.metrics.counter("connito_trainer_tokens_total", &[]);
-            let ok = ctx
-                .metrics
-                .counter("connito_trainer_steps_total", &[("status", "ok")]);
-            let skipped = ctx
-                .metrics
-                .counter("connito_trainer_steps_total", &[("status", "skipped")]);
-            let grad_norm = ctx.metrics.gauge("connito_trainer_grad_norm", &[]);
-            let aux_g = ctx.metrics.gauge("connito_trainer_aux_loss", &[]);
-            let started = std::time::Instant::now();
-            let mut trained_tokens = 0usize;
-            ctx.metrics
-                .gauge("connito_trainer_learning_rate", &[])
-                .set(tr.lr());
-            let mut last = None;
-            while n < cfg.max_steps_per_cycle && !stop.load(Ordering::Relaxed) {
-                let s = tr.run(&mut sampler, 1)[0];
-                n += 1;
-                if s.skipped {
-                    skipped.increment(1);
-                    continue;
-                }
-                ok.increment(1);
-                tokens.increment(s.tokens as u64);
-                loss_g.set(s.loss as f64);
-                grad_norm.set(s.grad_norm as f64);
-                aux_g.set(s.aux_loss as f64);
-                trained_tokens += s.tokens;
-                last = Some(s.loss);
-                if n % 50 == 1 {
-                    let probe = sampler
-                        .clone()
-                        .next_batch(cfg.train.batch_rows, cfg.model.seq_len);
-                    for (l, layer) in tr.expert_load(&probe).iter().enumerate() {
-                        for (e, f) in layer.iter().enumerate() {
-                            let (l, e) = (l.to_string(), e.to_string());
-                            ctx.metrics
-                                .gauge(
-                                    "connito_trainer_expert_load",
-                                    &[("layer", &l), ("expert", &e)],
-                                )
-                                .set(*f);
-                        }
-                    }
-                }
-                if n % 50 == 0 {
-                    let tokens_per_s =
-                        trained_tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    tracing::info!(
-                        daemon = %ctx.daemon,
-                        cycle,
-                        step = n,
-                        of = cfg.max_steps_per_cycle,
-                        loss = s.loss,
-                        tokens_per_s = tokens_per_s.round(),
-                        lr = tr.lr(),
-                        "training"
-                    );
-                }
-                let every = cfg.checkpoint_every_steps;
-                if every > 0 && n % every == 0 {
-                    save_run(
-                        &ctx.store,
-                        CHECKPOINTS,
-                        &ck_key,
-                        &tr,
-                        version,
-                        sampler.cursor,
-                        n,
-                    )?;
-                }
-            }
-            tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
-            (tr.shard(), n as u64, last)
-        }
+    let seed = mix(&[cycle, hotkey_seed(ctx)]);
+    let group_experts = extract_group(&cfg.model, global, group);
+    let (shard, steps, last_loss) = match crate::adversary::untrained(role, group_experts, seed) {
+        Some(shard) => (shard, 0, None),
+        None => train_steps(ctx, role, group, cycle, version, global, stop)?,
     };
     let hash = ctx.store.put_state_dict(&shard)?;
     Ok(TrainRecord {
@@ -298,4 +205,170 @@ fn train(
         last_loss,
         ..Default::default()
     })
+}
+
+/// A number of this miner's own: its data order differs from every other miner's.
+fn hotkey_seed(ctx: &Ctx) -> u64 {
+    hash_u64(&blake2b_256(&ctx.hotkey.public()))
+}
+
+/// Where training batches come from: the training stream, or (the heldout-trainer adversary)
+/// a fixed list of batches it hopes are the round's evaluation rows.
+enum Source {
+    Stream(Sampler),
+    Fixed(Vec<TokenBatch>, usize),
+}
+
+impl Source {
+    fn new(ctx: &Ctx, role: Role, group: u16, cycle: u64, cursor: u64) -> Self {
+        let cfg = &ctx.cfg;
+        let domain = &cfg.domains[group as usize];
+        if role == Role::HeldoutTrainer {
+            let block = crate::adversary::seed_block(&ctx.clock, cycle);
+            let guess = crate::adversary::guessed_round_seed(cfg.seed, block, cycle);
+            return Source::Fixed(crate::evaluator::round_batches(cfg, domain, guess), 0);
+        }
+        // The data order is the miner's own: honest miners of one group differ.
+        let seed = mix(&[cfg.seed, hotkey_seed(ctx)]);
+        let s = Sampler::new(
+            domain.clone(),
+            seed,
+            Split::Train,
+            cfg.pol.heldout_every,
+            cursor,
+        );
+        Source::Stream(s)
+    }
+
+    fn step(&mut self, tr: &mut GroupTrainer) -> connito::train::StepStats {
+        match self {
+            Source::Stream(s) => tr.run(s, 1)[0],
+            Source::Fixed(b, i) => {
+                *i += 1;
+                tr.step(&b[(*i - 1) % b.len()])
+            }
+        }
+    }
+
+    fn cursor(&self) -> u64 {
+        match self {
+            Source::Stream(s) => s.cursor,
+            Source::Fixed(_, i) => *i as u64,
+        }
+    }
+
+    fn probe(&self, rows: usize, seq_len: usize) -> TokenBatch {
+        match self {
+            Source::Stream(s) => s.clone().next_batch(rows, seq_len),
+            Source::Fixed(b, i) => b[*i % b.len()].clone(),
+        }
+    }
+}
+
+/// Trains the group until the step budget or the stop flag; checkpoints as configured.
+fn train_steps(
+    ctx: &Ctx,
+    role: Role,
+    group: u16,
+    cycle: u64,
+    version: u64,
+    global: &StateDict,
+    stop: &AtomicBool,
+) -> Result<(StateDict, u64, Option<f32>), ActorProcessingErr> {
+    let cfg = &ctx.cfg;
+    // Each cycle continues further into the training stream, so data is not repeated.
+    let mut cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
+    let ck_key = key(&[cycle]);
+    // tree `trainer_checkpoints`, key [cycle]: where a run continues after a crash.
+    let saved = load_run(&ctx.store, CHECKPOINTS, &ck_key, version)?;
+    let mut n = 0;
+    let mut tr = match &saved {
+        Some(c) => {
+            cursor = c.cursor;
+            n = c.attempts;
+            tracing::info!(daemon = %ctx.daemon, cycle, step = c.checkpoint.steps, "resuming training from checkpoint");
+            GroupTrainer::restore(
+                &cfg.model,
+                &cfg.train,
+                global,
+                group,
+                &ctx.device,
+                &c.checkpoint,
+            )
+        }
+        None => GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device),
+    };
+    let mut sampler = Source::new(ctx, role, group, cycle, cursor);
+    let loss_g = ctx.metrics.gauge("connito_trainer_loss", &[]);
+    let tokens = ctx.metrics.counter("connito_trainer_tokens_total", &[]);
+    let ok = ctx
+        .metrics
+        .counter("connito_trainer_steps_total", &[("status", "ok")]);
+    let skipped = ctx
+        .metrics
+        .counter("connito_trainer_steps_total", &[("status", "skipped")]);
+    let grad_norm = ctx.metrics.gauge("connito_trainer_grad_norm", &[]);
+    let aux_g = ctx.metrics.gauge("connito_trainer_aux_loss", &[]);
+    let started = std::time::Instant::now();
+    let mut trained_tokens = 0usize;
+    ctx.metrics
+        .gauge("connito_trainer_learning_rate", &[])
+        .set(tr.lr());
+    let mut last = None;
+    while n < cfg.max_steps_per_cycle && !stop.load(Ordering::Relaxed) {
+        let s = sampler.step(&mut tr);
+        n += 1;
+        if s.skipped {
+            skipped.increment(1);
+            continue;
+        }
+        ok.increment(1);
+        tokens.increment(s.tokens as u64);
+        loss_g.set(s.loss as f64);
+        grad_norm.set(s.grad_norm as f64);
+        aux_g.set(s.aux_loss as f64);
+        trained_tokens += s.tokens;
+        last = Some(s.loss);
+        if n % 50 == 1 {
+            let probe = sampler.probe(cfg.train.batch_rows, cfg.model.seq_len);
+            for (l, layer) in tr.expert_load(&probe).iter().enumerate() {
+                for (e, f) in layer.iter().enumerate() {
+                    let (l, e) = (l.to_string(), e.to_string());
+                    ctx.metrics
+                        .gauge(
+                            "connito_trainer_expert_load",
+                            &[("layer", &l), ("expert", &e)],
+                        )
+                        .set(*f);
+                }
+            }
+        }
+        if n % 50 == 0 {
+            let tokens_per_s = trained_tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            tracing::info!(
+                daemon = %ctx.daemon,
+                cycle,
+                step = n,
+                of = cfg.max_steps_per_cycle,
+                loss = s.loss,
+                tokens_per_s = tokens_per_s.round(),
+                lr = tr.lr(),
+                "training"
+            );
+        }
+        let every = cfg.checkpoint_every_steps;
+        if every > 0 && n % every == 0 {
+            save_run(
+                &ctx.store,
+                CHECKPOINTS,
+                &ck_key,
+                &tr,
+                version,
+                sampler.cursor(),
+                n,
+            )?;
+        }
+    }
+    tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
+    Ok((tr.shard(), n as u64, last))
 }

@@ -18,7 +18,9 @@ use connito::chain::weight_state::{
 use connito::chain::{ChainError, WeightsParams, commit_hash, dev_calls::Reveal, netuid_index};
 use connito::consensus::{chain_max_upscale, max_upscale_u16};
 use connito::phase::Phase;
-use connito::pol::{Scored, round_points, weights_from_history};
+use connito::pol::{
+    HeldPoints, Scored, points_of_current_holders, round_points, weights_from_history,
+};
 use connito::store::{key, key_parts};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -91,7 +93,12 @@ async fn record_new(ctx: &Ctx, t: Tick) -> Result<(), ActorProcessingErr> {
             Err(e) if e.is_transient() => return Ok(()), // next block
             Err(e) => return Err(e.into()),
         };
-        let rec = compute(ctx, cycle, t.pos.block, &params)?;
+        let holders: BTreeMap<u16, [u8; 32]> = match ctx.chain.metagraph(ctx.netuid, &t.at).await {
+            Ok(mg) => mg.into_iter().map(|n| (n.uid, n.hotkey)).collect(),
+            Err(e) if e.is_transient() => return Ok(()), // next block
+            Err(e) => return Err(e.into()),
+        };
+        let rec = compute(ctx, cycle, t.pos.block, &params, &holders)?;
         ctx.store.insert_new("weights", &k, &rec)?;
         ctx.store.flush()?;
     }
@@ -109,7 +116,8 @@ fn random_salt(n: usize) -> Vec<u16> {
         .collect()
 }
 
-fn points_of(ctx: &Ctx, cycle: u64) -> Result<BTreeMap<u16, f64>, ActorProcessingErr> {
+/// A round's points, with the hotkey that held each uid in that round.
+fn points_of(ctx: &Ctx, cycle: u64) -> Result<HeldPoints, ActorProcessingErr> {
     let subs: BTreeMap<u16, SubmissionRecord> = ctx
         .store
         .scan::<SubmissionRecord>("submissions", &key(&[cycle]))?
@@ -129,7 +137,10 @@ fn points_of(ctx: &Ctx, cycle: u64) -> Result<BTreeMap<u16, f64>, ActorProcessin
             })
         })
         .collect();
-    Ok(round_points(&ctx.cfg.rewards, &scored))
+    Ok(round_points(&ctx.cfg.rewards, &scored)
+        .into_iter()
+        .filter_map(|(uid, p)| Some((uid, (subs.get(&uid)?.hotkey, p))))
+        .collect())
 }
 
 fn compute(
@@ -137,11 +148,13 @@ fn compute(
     cycle: u64,
     block: u64,
     params: &WeightsParams,
+    holders: &BTreeMap<u16, [u8; 32]>,
 ) -> Result<WeightRecord, ActorProcessingErr> {
     let window = ctx.cfg.rewards.window as u64;
-    let history = (cycle.saturating_sub(window - 1)..=cycle)
+    let held = (cycle.saturating_sub(window - 1)..=cycle)
         .map(|c| points_of(ctx, c))
         .collect::<Result<Vec<_>, _>>()?;
+    let history = points_of_current_holders(&held, holders);
     let weights = weights_from_history(&ctx.cfg.rewards, &history);
     let uids: Vec<u16> = weights.keys().copied().collect();
     let floats: Vec<f64> = weights.values().copied().collect();

@@ -25,7 +25,8 @@ pub enum Backend {
     Cuda,
 }
 
-/// What a miner does (localnet populations include misbehaving ones).
+/// What a miner does (localnet populations include misbehaving ones; `--adversaries all` adds
+/// one of each adversary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -34,16 +35,105 @@ pub enum Role {
     /// Submits the global model's experts unchanged.
     FreeRider,
     /// Commits another miner's hash and serves that miner's shard.
+    #[serde(alias = "hash-copier")]
     Copier,
+    /// Fetches the honest miner's shard URL while hashes are committed, and would commit it
+    /// with one bit changed.
+    ShardThief,
+    /// The global experts plus N(0, 1e-4) noise.
+    NoiseAdder,
+    /// Resubmits the honest miner's shard of the previous cycle as its own.
+    Replayer,
+    /// Trains from an old global model (genesis) and says so.
+    Stale,
+    /// The global experts with a NaN.
+    Nan,
+    /// The global experts with a row of 1e30.
+    Overflow,
+    /// Trains only on its prediction of the round's evaluation rows, from everything public.
+    HeldoutTrainer,
+    /// Serves random bytes at its location.
+    GarbageServer,
+    /// Its location accepts connections and never answers.
+    SlowServer,
+    /// Its location is the validator's own HTTP (metrics) address.
+    Ssrf,
 }
 
 impl Role {
+    /// Every adversary, in the order `--adversaries all` adds them.
+    pub const ADVERSARIES: [Role; 12] = [
+        Role::FreeRider,
+        Role::Copier,
+        Role::ShardThief,
+        Role::NoiseAdder,
+        Role::Replayer,
+        Role::Stale,
+        Role::Nan,
+        Role::Overflow,
+        Role::HeldoutTrainer,
+        Role::GarbageServer,
+        Role::SlowServer,
+        Role::Ssrf,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Honest => "honest",
             Role::FreeRider => "free-rider",
-            Role::Copier => "copier",
+            Role::Copier => "hash-copier",
+            Role::ShardThief => "shard-thief",
+            Role::NoiseAdder => "noise-adder",
+            Role::Replayer => "replayer",
+            Role::Stale => "stale",
+            Role::Nan => "nan",
+            Role::Overflow => "overflow",
+            Role::HeldoutTrainer => "heldout-trainer",
+            Role::GarbageServer => "garbage-server",
+            Role::SlowServer => "slow-server",
+            Role::Ssrf => "ssrf",
         }
+    }
+
+    /// `all`, or adversary names separated by commas (`nan,ssrf`).
+    pub fn parse_adversaries(text: &str) -> Result<Vec<Role>, String> {
+        if text.trim() == "all" {
+            return Ok(Role::ADVERSARIES.to_vec());
+        }
+        text.split(',')
+            .map(str::trim)
+            .map(|name| {
+                Role::ADVERSARIES
+                    .into_iter()
+                    .find(|r| r.name() == name || (name == "copier" && *r == Role::Copier))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = Role::ADVERSARIES.iter().map(|r| r.name()).collect();
+                        format!(
+                            "unknown adversary {name:?} (all, or some of: {})",
+                            known.join(", ")
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// A population of an honest miner per group (first, so adversaries can act on them), then
+    /// the given adversaries, all in group 0.
+    pub fn population(n_groups: usize, adversaries: &[Role]) -> Vec<MinerSpec> {
+        let honest = (0..n_groups as u16).map(|group| MinerSpec {
+            role: Role::Honest,
+            group,
+        });
+        let bad = adversaries.iter().map(|role| MinerSpec {
+            role: *role,
+            group: 0,
+        });
+        honest.chain(bad).collect()
+    }
+
+    /// Whether it acts on another miner (the honest miner of its group).
+    pub fn needs_victim(self) -> bool {
+        matches!(self, Role::Copier | Role::ShardThief | Role::Replayer)
     }
 }
 
@@ -67,16 +157,121 @@ pub struct PolConfig {
     pub heldout_every: u64,
     /// Largest shard accepted, bytes.
     pub max_shard_bytes: usize,
+    /// Standard errors of the paired per-batch improvement a score must clear (0 = off).
+    pub margin_sigmas: f64,
+    /// Mean improvement (nats) a score must exceed.
+    pub min_delta: f64,
+    /// Largest `|w|` accepted in a shard (beyond: `out_of_range`).
+    pub max_abs_weight: f32,
+    /// Largest `‖θ − θ_global‖ / ‖θ_global‖` accepted over a shard's tensors.
+    pub max_delta_ratio: f64,
+    /// Cosine similarity of expert deltas at or above which a later commit is `near_duplicate`.
+    pub dup_cosine: f64,
+    /// Relative L2 distance of expert deltas at or below which a later commit is
+    /// `near_duplicate`.
+    pub dup_rel_l2: f64,
+    /// Submissions evaluated per round at most, earliest commits first (the rest:
+    /// `over_capacity`).
+    pub max_candidates: usize,
+    /// How much (nats) merging a shard may raise another group's held-out loss before the shard
+    /// is not merged.
+    pub merge_tolerance: f64,
 }
 
 impl Default for PolConfig {
     fn default() -> Self {
         Self {
-            eval_batches: 4,
-            batch_rows: 16,
+            eval_batches: 8,
+            batch_rows: 8,
             exponent: 1.2,
             heldout_every: 8,
             max_shard_bytes: 64 << 20,
+            margin_sigmas: 2.0,
+            min_delta: 0.002,
+            max_abs_weight: 100.0,
+            max_delta_ratio: 4.0,
+            dup_cosine: 0.99,
+            dup_rel_l2: 1e-3,
+            max_candidates: 32,
+            merge_tolerance: 0.5,
+        }
+    }
+}
+
+impl PolConfig {
+    pub fn margin(&self) -> crate::pol::Margin {
+        crate::pol::Margin {
+            sigmas: self.margin_sigmas,
+            min_delta: self.min_delta,
+            exponent: self.exponent,
+        }
+    }
+
+    pub fn screen(&self) -> crate::pol::ScreenConfig {
+        crate::pol::ScreenConfig {
+            max_abs_weight: self.max_abs_weight,
+            max_delta_ratio: self.max_delta_ratio,
+            dup_cosine: self.dup_cosine,
+            dup_rel_l2: self.dup_rel_l2,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
+        if self.eval_batches == 0 || self.batch_rows == 0 || self.max_candidates == 0 {
+            return Err(
+                "pol.eval_batches, pol.batch_rows and pol.max_candidates must be at least 1".into(),
+            );
+        }
+        let nonneg = [
+            ("pol.margin_sigmas", self.margin_sigmas),
+            ("pol.min_delta", self.min_delta),
+            ("pol.merge_tolerance", self.merge_tolerance),
+            ("pol.dup_rel_l2", self.dup_rel_l2),
+        ];
+        if let Some((name, v)) = nonneg.iter().find(|(_, v)| !finite_nonneg(*v)) {
+            return Err(format!("{name} must be finite and >= 0, got {v}"));
+        }
+        let positive = [
+            ("pol.exponent", self.exponent),
+            ("pol.max_abs_weight", f64::from(self.max_abs_weight)),
+            ("pol.max_delta_ratio", self.max_delta_ratio),
+        ];
+        if let Some((name, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(format!("{name} must be finite and > 0, got {v}"));
+        }
+        if !(self.dup_cosine.is_finite() && self.dup_cosine > 0.0 && self.dup_cosine <= 1.0) {
+            return Err(format!(
+                "pol.dup_cosine must be in (0, 1], got {}",
+                self.dup_cosine
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How a validator fetches submissions (`[intake]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// Submissions fetched at the same time.
+    pub concurrency: usize,
+    /// Milliseconds to connect to a miner.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds one fetch (connect, headers and body) may take in all.
+    pub fetch_timeout_ms: u64,
+    /// Fetch from loopback and private addresses too. Off on a real network (a location must
+    /// resolve to a public address); localnet, where every daemon is on 127.0.0.1, turns it on.
+    pub allow_private_locations: bool,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            connect_timeout_ms: 3_000,
+            fetch_timeout_ms: 30_000,
+            allow_private_locations: false,
         }
     }
 }
@@ -106,6 +301,7 @@ pub struct LocalnetConfig {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub pol: PolConfig,
+    pub intake: IntakeConfig,
     pub rewards: RewardConfig,
     pub merge: OuterConfig,
 }
@@ -154,6 +350,7 @@ impl Default for LocalnetConfig {
             model: ModelConfig::tiny(),
             train: TrainConfig::default(),
             pol: PolConfig::default(),
+            intake: IntakeConfig::default(),
             rewards: RewardConfig::default(),
             merge: OuterConfig::default(),
         }
@@ -242,14 +439,14 @@ impl LocalnetConfig {
                     m.group, self.model.n_groups
                 ));
             }
-            if m.role == Role::Copier
-                && !self
-                    .miners
+            if m.role.needs_victim()
+                && !self.miners[..i]
                     .iter()
                     .any(|o| o.role == Role::Honest && o.group == m.group)
             {
                 return inv(format!(
-                    "miners[{i}] is a copier in group {} but no honest miner there to copy",
+                    "miners[{i}] is a {} in group {} but no honest miner of that group is listed before it",
+                    m.role.name(),
                     m.group
                 ));
             }
@@ -270,9 +467,15 @@ impl LocalnetConfig {
                 r.points, r.top_share
             ));
         }
-        if self.pol.eval_batches == 0 || self.pol.batch_rows == 0 || self.train.batch_rows == 0 {
+        self.pol.validate().map_err(ConfigError::Invalid)?;
+        if self.train.batch_rows == 0 {
+            return inv("train.batch_rows must be at least 1".into());
+        }
+        let i = &self.intake;
+        if i.concurrency == 0 || i.connect_timeout_ms == 0 || i.fetch_timeout_ms == 0 {
             return inv(
-                "pol.eval_batches, pol.batch_rows and train.batch_rows must be at least 1".into(),
+                "intake.concurrency, intake.connect_timeout_ms and intake.fetch_timeout_ms must be at least 1"
+                    .into(),
             );
         }
         Ok(())
@@ -331,12 +534,45 @@ mod tests {
             "[rewards]\nwindow = 0",
             "[rewards]\ntop_share = 1.5",
             "[rewards]\npoints = [1.0, -2.0]",
+            "[pol]\nmargin_sigmas = -1.0",
+            "[pol]\nmax_candidates = 0",
+            "[pol]\ndup_cosine = 1.5",
+            "[pol]\nmax_abs_weight = 0.0",
+            "[pol]\nmerge_tolerance = nan",
+            "[intake]\nconcurrency = 0",
+            "[intake]\nfetch_timeout_ms = 0",
         ] {
             assert!(
                 matches!(LocalnetConfig::from_toml(bad), Err(ConfigError::Invalid(_))),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn adversary_lists_and_populations() {
+        assert_eq!(Role::parse_adversaries("all").unwrap(), Role::ADVERSARIES);
+        assert_eq!(
+            Role::parse_adversaries("nan, copier,hash-copier").unwrap(),
+            [Role::Nan, Role::Copier, Role::Copier]
+        );
+        assert!(
+            Role::parse_adversaries("nan,thief")
+                .unwrap_err()
+                .contains("shard-thief")
+        );
+        let mut cfg = LocalnetConfig::default();
+        cfg.miners = Role::population(2, &Role::ADVERSARIES);
+        assert_eq!(cfg.miners.len(), 14);
+        cfg.validate().unwrap();
+        let names: std::collections::BTreeSet<&str> =
+            cfg.miners.iter().map(|m| m.role.name()).collect();
+        assert_eq!(names.len(), 13, "every role has its own name");
+        cfg.miners.swap(0, 3);
+        assert!(
+            cfg.validate().is_err(),
+            "a victim must be listed before its adversary"
+        );
     }
 
     #[test]

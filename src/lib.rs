@@ -14,6 +14,7 @@ pub mod model;
 pub mod phase;
 pub mod pol;
 pub mod rng;
+pub mod serde_f64;
 pub mod store;
 pub mod submission;
 pub mod tensors;

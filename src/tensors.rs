@@ -103,6 +103,50 @@ pub fn encode_safetensors(sd: &StateDict) -> Vec<u8> {
     safetensors::serialize(views, None).expect("f32 tensors with valid shapes always serialize")
 }
 
+/// Exact byte length of [`encode_safetensors`] for a state dict with exactly these names and
+/// shapes, computed from the header alone (no tensor data is built): an 8-byte header length,
+/// the JSON header padded with spaces to a multiple of 8, then 4 bytes per f32 element.
+pub fn canonical_size(expected: &BTreeMap<String, Vec<usize>>) -> usize {
+    let mut header = ByteCount(0);
+    let mut offset = 0;
+    for (i, (name, shape)) in expected.iter().enumerate() {
+        let end = offset + 4 * shape.iter().product::<usize>();
+        let info = HeaderEntry {
+            dtype: "F32",
+            shape,
+            data_offsets: (offset, end),
+        };
+        header.0 += usize::from(i > 0);
+        serde_json::to_writer(&mut header, name).expect("counting never fails");
+        header.0 += 1;
+        serde_json::to_writer(&mut header, &info).expect("counting never fails");
+        offset = end;
+    }
+    let json_len = header.0 + 2;
+    8 + json_len.next_multiple_of(8) + offset
+}
+
+/// One tensor's entry in the safetensors JSON header, field for field as the crate writes it.
+#[derive(serde::Serialize)]
+struct HeaderEntry<'a> {
+    dtype: &'static str,
+    shape: &'a [usize],
+    data_offsets: (usize, usize),
+}
+
+/// An `io::Write` that only counts bytes.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Parses safetensors bytes; only F32 tensors are accepted.
 pub fn decode_safetensors(bytes: &[u8]) -> Result<StateDict, TensorError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| TensorError::Malformed(e.to_string()))?;
@@ -184,6 +228,51 @@ mod tests {
             decode_safetensors(b"not a file"),
             Err(TensorError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn canonical_size_matches_the_encoding() {
+        let long = "long.name.".repeat(30);
+        let specs: Vec<Vec<(&str, Vec<usize>)>> = vec![
+            vec![],
+            vec![("a", vec![])],
+            vec![("a", vec![0])],
+            vec![("a", vec![3, 0, 2]), ("b", vec![1])],
+            vec![("b", vec![2]), ("a", vec![1, 3])],
+            vec![("x\"y\\z\n", vec![4]), ("\u{e9}t\u{e9}", vec![2, 2])],
+            vec![(long.as_str(), vec![1000, 10]), ("s", vec![7])],
+        ];
+        for spec in specs {
+            let shapes: BTreeMap<String, Vec<usize>> = spec
+                .iter()
+                .map(|(k, s)| (k.to_string(), s.clone()))
+                .collect();
+            assert_eq!(
+                canonical_size(&shapes),
+                encode_safetensors(&zeros(&shapes)).len(),
+                "{spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_size_matches_the_models_groups() {
+        let cfg = crate::model::ModelConfig::tiny();
+        for group in 0..cfg.n_groups as u16 {
+            let shapes = crate::model::group_shapes(&cfg, group);
+            assert!(!shapes.is_empty());
+            assert_eq!(
+                canonical_size(&shapes),
+                encode_safetensors(&zeros(&shapes)).len()
+            );
+        }
+    }
+
+    fn zeros(shapes: &BTreeMap<String, Vec<usize>>) -> StateDict {
+        shapes
+            .iter()
+            .map(|(k, s)| (k.clone(), TensorBlob::zeros(s.clone())))
+            .collect()
     }
 
     #[test]

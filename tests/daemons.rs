@@ -15,7 +15,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_connito");
 const DEVNET: &str = "block_time_ms = 250\n";
 
 /// The daemons' config: the same protocol (defaults), fast polling of the finalized head.
-const NODE: &str = "[node]\npoll_ms = 50\n";
+// Every process is on 127.0.0.1: the validator must be allowed to fetch from loopback.
+const NODE: &str = "[node]\npoll_ms = 50\n\n[intake]\nallow_private_locations = true\n";
 
 struct Proc(Child, &'static str);
 

@@ -103,7 +103,7 @@ fn three_cycles_reward_honest_miners_and_survive_a_crash() {
         assert_eq!(h["verdict"], "accepted", "{h}");
         for bad in miner(last, "free-rider")
             .into_iter()
-            .chain(miner(last, "copier"))
+            .chain(miner(last, "hash-copier"))
         {
             assert!(
                 h["incentive"].as_f64().unwrap() > bad["incentive"].as_f64().unwrap(),
@@ -113,12 +113,14 @@ fn three_cycles_reward_honest_miners_and_survive_a_crash() {
     }
     for bad in miner(last, "free-rider")
         .into_iter()
-        .chain(miner(last, "copier"))
+        .chain(miner(last, "hash-copier"))
     {
         assert_eq!(bad["incentive"].as_f64().unwrap(), 0.0, "{bad}");
     }
-    assert_eq!(miner(last, "copier")[0]["verdict"], "hash_mismatch");
-    assert_eq!(miner(last, "free-rider")[0]["score"].as_f64().unwrap(), 0.0);
+    assert_eq!(miner(last, "hash-copier")[0]["verdict"], "hash_mismatch");
+    // A free rider resubmits the merged experts: scored 0, or a near-duplicate of the credited shard.
+    let fr = miner(last, "free-rider")[0];
+    assert!(fr["score"].as_f64().unwrap_or(0.0) == 0.0, "{fr}");
     for g in [0, 1] {
         assert!(
             heldout(last, g) < heldout(first, g),
@@ -132,6 +134,65 @@ fn three_cycles_reward_honest_miners_and_survive_a_crash() {
         "the injected crash was restarted"
     );
     assert!(last["global_version"].as_u64().unwrap() > first["global_version"].as_u64().unwrap());
+}
+
+/// Every adversary of `--adversaries all` beside two honest miners: after 4 cycles none earns
+/// anything (the heldout-trainer at most what an honest miner earns), the honest miners share the
+/// rest, the validator set weights every cycle and no actor restarted because of miner input.
+#[test]
+fn adversaries_earn_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = reports(spawn(dir.path(), 4, &["--adversaries", "all"]), 4, false);
+    let last = &rs[3];
+    let honest: Vec<f64> = miner(last, "honest")
+        .iter()
+        .map(|m| m["incentive"].as_f64().unwrap())
+        .collect();
+    let best_honest = honest.iter().copied().fold(0.0, f64::max);
+    assert!(best_honest > 0.0, "{last}");
+    let mut others = 0.0;
+    for m in last["miners"].as_array().unwrap() {
+        let (role, inc) = (
+            m["role"].as_str().unwrap(),
+            m["incentive"].as_f64().unwrap(),
+        );
+        eprintln!("{role:16} verdict {:16} incentive {inc:.4}", m["verdict"]);
+        match role {
+            "honest" => {}
+            "heldout-trainer" => {
+                assert!(inc <= best_honest + 1e-9, "{m}");
+                others += inc;
+            }
+            _ => assert_eq!(inc, 0.0, "{m}"),
+        }
+    }
+    let total: f64 = honest.iter().sum::<f64>() + others;
+    assert!(
+        (total - 1.0).abs() < 1e-3,
+        "honest miners share the rest: {total}"
+    );
+    let expected = [
+        ("hash-copier", "hash_mismatch"),
+        ("nan", "non_finite"),
+        ("overflow", "out_of_range"),
+        ("garbage-server", "malformed"),
+        ("slow-server", "fetch_failed"),
+        ("ssrf", "bad_location"),
+        ("stale", "stale_manifest"),
+        ("replayer", "near_duplicate"),
+    ];
+    for (role, verdict) in expected {
+        assert_eq!(miner(last, role)[0]["verdict"], verdict, "{role}: {last}");
+    }
+    for r in &rs {
+        let status = r["weights_status"].as_str().unwrap_or("none");
+        assert!(
+            ["committed", "revealed", "set"].contains(&status),
+            "cycle {}: {status}",
+            r["cycle"]
+        );
+    }
+    assert_eq!(last["actor_restarts"].as_u64().unwrap(), 0, "{last}");
 }
 
 /// Kill -9 after cycle 1's report: the validator has committed cycle 1's weights and not yet

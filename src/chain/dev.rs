@@ -3,6 +3,10 @@
 //! Block production is driven by the caller ([`DevChain::produce_block`]), so tests step it and
 //! localnet runs it from a timer. State is written to sled after every block.
 //!
+//! Block hashes derive from a random [`Salt`] made when the chain is created and kept with its
+//! state: no one can compute a future block's hash, so a round seed taken from one (the
+//! evaluation rows of Proof-of-Loss) is unknown until that block exists.
+//!
 //! Weights follow Subtensor's commit-reveal (v2) rules when `commit_reveal_enabled` is set (the
 //! default, as on SN102): `set_weights` is refused; `commit_weights` stores a hash tagged with the
 //! current epoch index (the count of epochs run) and sets `LastUpdate`; `reveal_weights` must land
@@ -145,9 +149,34 @@ impl Neuron {
     }
 }
 
+/// The secret a dev chain's block hashes derive from: 32 bytes from the OS random source.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(super) struct Salt([u8; 32]);
+
+impl Salt {
+    /// 32 fresh bytes from the OS random source (`/dev/urandom`).
+    fn random() -> std::io::Result<Self> {
+        use std::io::Read;
+        let mut bytes = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+}
+
+/// Never printed: anyone who knows the salt can compute every future block hash.
+impl std::fmt::Debug for Salt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Salt(..)")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct State {
+    /// The seed the chain was created with (kept for the record: hashes derive from `salt`).
     seed: u64,
+    /// `None` only in a state stored before salts existed, until [`DevChain::open`] gives it one.
+    #[serde(default)]
+    salt: Option<Salt>,
     block: u64,
     last_epoch_block: u64,
     pending_emission: f64,
@@ -182,12 +211,19 @@ pub struct DevChain {
 
 const STATE_KEY: &[u8] = b"state";
 
+/// Chains whose recent block hashes [`DevChain::hash_of`] keeps (a process runs one, tests many).
+const MEMO_CHAINS: usize = 64;
+
 impl DevChain {
-    /// A fresh in-memory chain starting at `start_block` (tests).
+    /// A fresh in-memory chain starting at `start_block` (tests), with a fresh random salt.
+    /// Panics if the OS random source cannot be read.
     pub fn in_memory(cfg: DevChainConfig, seed: u64, start_block: u64) -> Self {
+        let mut st = State::genesis(seed, start_block);
+        st.ensure_salt()
+            .expect("the OS random source (/dev/urandom)");
         Self {
             cfg,
-            state: Mutex::new(State::genesis(seed, start_block)),
+            state: Mutex::new(st),
             store: None,
             pool: Mutex::default(),
             bodies: Mutex::default(),
@@ -195,17 +231,20 @@ impl DevChain {
         }
     }
 
-    /// Opens the chain persisted in `store`, or creates it at `start_block` with `seed`.
+    /// Opens the chain persisted in `store`, or creates it at `start_block` with `seed`. A new
+    /// chain, or one stored before salts existed, gets a fresh random salt, persisted at once.
     pub fn open(
         cfg: DevChainConfig,
         store: Store,
         seed: u64,
         start_block: u64,
     ) -> Result<Self, ChainError> {
-        let st = store
+        let mut st = store
             .get::<State>("chain", STATE_KEY)
             .map_err(|e| ChainError::Storage(e.to_string()))?
             .unwrap_or_else(|| State::genesis(seed, start_block));
+        st.ensure_salt()
+            .map_err(|e| ChainError::Storage(format!("dev chain salt from /dev/urandom: {e}")))?;
         let bodies = extrinsics::load_bodies(&store, st.block)?;
         let chain = Self {
             cfg,
@@ -237,44 +276,49 @@ impl DevChain {
     }
 
     /// Block `number`'s hash: blake2-256 of its header ([`Self::header_of`]), whose parent hash
-    /// is block `number - 1`'s. Memoized per seed (the chain of hashes is computed forward from
-    /// the nearest known block).
-    fn hash_of(seed: u64, number: u64) -> Hash32 {
+    /// is block `number - 1`'s. Memoized per salt, for the last [`MEMO_CHAINS`] chains.
+    fn hash_of(salt: &Salt, number: u64) -> Hash32 {
         use std::collections::HashMap;
         use std::sync::OnceLock;
-        static MEMO: OnceLock<Mutex<HashMap<u64, BTreeMap<u64, Hash32>>>> = OnceLock::new();
+        static MEMO: OnceLock<Mutex<HashMap<Salt, BTreeMap<u64, Hash32>>>> = OnceLock::new();
         let mut memo = MEMO
             .get_or_init(Default::default)
             .lock()
             .expect("hash memo");
-        let known = memo.entry(seed).or_default();
+        if !memo.contains_key(salt) && memo.len() >= MEMO_CHAINS {
+            let other = *memo.keys().next().expect("a memoized chain");
+            memo.remove(&other);
+        }
+        Self::hash_forward(salt, memo.entry(*salt).or_default(), number)
+    }
+
+    /// Block `number`'s hash, computed forward from the nearest block in `known` below it (or
+    /// from genesis); keeps genesis and the recent hashes in `known`.
+    fn hash_forward(salt: &Salt, known: &mut BTreeMap<u64, Hash32>, number: u64) -> Hash32 {
         if let Some(h) = known.get(&number) {
             return *h;
         }
         let (mut n, mut parent) = match known.range(..number).next_back() {
-            Some((n, h)) => (*n + 1, Some(*h)),
-            None => (0, None),
+            Some((n, h)) => (*n + 1, *h),
+            None => (0, [0; 32]),
         };
-        let mut hash = [0u8; 32];
         while n <= number {
-            hash = Self::header_of(seed, n, parent.unwrap_or([0; 32])).hash();
-            parent = Some(hash);
+            parent = Self::header_of(salt, n, parent).hash();
             n += 1;
         }
-        known.insert(number, hash);
-        // Keep the recent hashes (and genesis) only.
+        known.insert(number, parent);
         let keep_from = number.saturating_sub(2 * BLOCK_HASH_COUNT);
         if known.len() as u64 > 4 * BLOCK_HASH_COUNT {
             known.retain(|k, _| *k == 0 || *k >= keep_from);
         }
-        hash
+        parent
     }
 
-    /// Block `number`'s header given its parent's hash; the roots are functions of the seed and
-    /// the number (the dev chain has no state trie).
-    pub(super) fn header_of(seed: u64, number: u64, parent_hash: Hash32) -> super::rpc::Header {
-        let root =
-            |tag: &[u8]| blake2b_256(&[tag, &seed.to_le_bytes(), &number.to_le_bytes()].concat());
+    /// Block `number`'s header given its parent's hash; the roots are functions of the salt and
+    /// the number (the dev chain has no state trie), so the hash, blake2-256 of the SCALE header
+    /// as every client computes it, is unpredictable without the salt.
+    pub(super) fn header_of(salt: &Salt, number: u64, parent_hash: Hash32) -> super::rpc::Header {
+        let root = |tag: &[u8]| blake2b_256(&[tag, &salt.0, &number.to_le_bytes()].concat());
         super::rpc::Header {
             parent_hash,
             number,
@@ -299,7 +343,7 @@ impl DevChain {
         self.persist(&st)?;
         Ok(BlockInfo {
             number: st.block,
-            hash: Self::hash_of(st.seed, st.block),
+            hash: Self::hash_of(&st.salt(), st.block),
         })
     }
 
@@ -465,9 +509,11 @@ impl DevChain {
 }
 
 impl State {
+    /// A new chain's state, without its salt yet (the caller gives it one).
     fn genesis(seed: u64, start_block: u64) -> Self {
         Self {
             seed,
+            salt: None,
             block: start_block,
             last_epoch_block: start_block,
             pending_emission: 0.0,
@@ -480,6 +526,21 @@ impl State {
             accounts: BTreeMap::new(),
         }
     }
+
+    /// Gives the state a fresh random salt if it has none (a new chain, or one stored before
+    /// salts existed).
+    fn ensure_salt(&mut self) -> std::io::Result<()> {
+        if self.salt.is_none() {
+            self.salt = Some(Salt::random()?);
+        }
+        Ok(())
+    }
+
+    /// The salt of the block hashes: every chain gets one when created or opened.
+    fn salt(&self) -> Salt {
+        self.salt
+            .expect("a dev chain's state gets its salt when created or opened")
+    }
 }
 
 /// The dev chain's own API (in-process callers and tests). Daemons see it through
@@ -489,7 +550,7 @@ impl DevChain {
         let st = self.state.lock().expect("chain lock");
         Ok(BlockInfo {
             number: st.block,
-            hash: Self::hash_of(st.seed, st.block),
+            hash: Self::hash_of(&st.salt(), st.block),
         })
     }
 
@@ -498,7 +559,7 @@ impl DevChain {
         if number > st.block {
             return Err(ChainError::UnknownBlock(number));
         }
-        Ok(Self::hash_of(st.seed, number))
+        Ok(Self::hash_of(&st.salt(), number))
     }
 
     pub async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ChainError> {
@@ -659,6 +720,10 @@ pub use runtime_api::METHODS as DEV_RUNTIME_APIS;
 #[cfg(test)]
 #[path = "dev_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "dev_salt_tests.rs"]
+mod salt_tests;
 
 #[cfg(test)]
 #[path = "dev_space_and_weight_rules.rs"]

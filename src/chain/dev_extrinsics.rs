@@ -226,16 +226,16 @@ impl DevChain {
 
     /// What signatures cover on this chain: spec 365's versions and this chain's genesis.
     pub fn signing_context(&self) -> SigningContext {
-        let seed = self.state.lock().expect("chain lock").seed;
-        Self::context_of(seed)
+        let salt = self.state.lock().expect("chain lock").salt();
+        Self::context_of(&salt)
     }
 
-    fn context_of(seed: u64) -> SigningContext {
+    fn context_of(salt: &super::Salt) -> SigningContext {
         let v = runtime_version();
         SigningContext {
             spec_version: v.spec_version,
             transaction_version: v.transaction_version,
-            genesis: Self::hash_of(seed, 0),
+            genesis: Self::hash_of(salt, 0),
         }
     }
 
@@ -290,8 +290,9 @@ impl DevChain {
                 InvalidTransaction::AncientBirthBlock,
             ));
         }
-        let birth_hash = Self::hash_of(st.seed, birth);
-        if !extrinsic::signature_ok(call, s, &Self::context_of(st.seed), &birth_hash) {
+        let salt = st.salt();
+        let birth_hash = Self::hash_of(&salt, birth);
+        if !extrinsic::signature_ok(call, s, &Self::context_of(&salt), &birth_hash) {
             return Err(ExtrinsicError::Invalid(InvalidTransaction::BadProof));
         }
         Ok(())

@@ -234,8 +234,8 @@ fn events_key() -> &'static [u8] {
 impl DevChain {
     /// Block `number`'s hash (any number; only the last [`BLOCK_HASH_COUNT`] are served).
     pub fn block_hash_of(&self, number: u64) -> Hash32 {
-        let seed = self.state.lock().expect("chain lock").seed;
-        Self::hash_of(seed, number)
+        let salt = self.state.lock().expect("chain lock").salt();
+        Self::hash_of(&salt, number)
     }
 
     /// The dev chain's state as finney's storage items, at the best block (built once per state
@@ -260,7 +260,7 @@ impl DevChain {
         put(&mut s, "System", "Number", &[], (st.block as u32).encode());
         let first = st.block.saturating_sub(BLOCK_HASH_COUNT - 1);
         for n in std::iter::once(0).chain(first.max(1)..=st.block) {
-            let h = Self::hash_of(st.seed, n);
+            let h = Self::hash_of(&st.salt(), n);
             put(
                 &mut s,
                 "System",
@@ -283,7 +283,7 @@ impl DevChain {
         (first..=st.block)
             .rev()
             .chain(std::iter::once(0))
-            .find(|&n| Self::hash_of(st.seed, n) == *h)
+            .find(|&n| Self::hash_of(&st.salt(), n) == *h)
     }
 }
 
@@ -294,7 +294,7 @@ impl NodeView for DevChain {
 
     fn best(&self) -> (u64, Hash32) {
         let st = self.state.lock().expect("chain lock");
-        (st.block, Self::hash_of(st.seed, st.block))
+        (st.block, Self::hash_of(&st.salt(), st.block))
     }
 
     /// Blocks are final when sealed (a single authority).
@@ -313,12 +313,12 @@ impl NodeView for DevChain {
             None => self.best().0,
             Some(h) => self.number_of(&h)?,
         };
-        let seed = self.state.lock().expect("chain lock").seed;
+        let salt = self.state.lock().expect("chain lock").salt();
         let parent_hash = match number {
             0 => [0; 32],
-            n => Self::hash_of(seed, n - 1),
+            n => Self::hash_of(&salt, n - 1),
         };
-        Some(Self::header_of(seed, number, parent_hash))
+        Some(Self::header_of(&salt, number, parent_hash))
     }
 
     fn storage(&self, key: &[u8], at: Option<Hash32>) -> Option<Vec<u8>> {

@@ -5,7 +5,10 @@
 //! (a file's last chunk may be shorter; chunks never span files). Sample `i` of seed `s` is the
 //! chunk at `mix(s, tag, i) mod chunks`, where the tag is derived from the corpus content, so the
 //! same files give the same samples on every machine. Held-out chunks are chosen by content
-//! hash, like every other sample.
+//! hash, like every other sample; a held-out sample starts at an offset inside its chunk (see
+//! `Sampler`), so evaluation rows begin anywhere in the held-out text. The held-out text is as
+//! public as the rest of the corpus: evaluation on a corpus measures the model on text a miner
+//! could have trained on.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,11 +2,16 @@
 //!
 //! A sample is a pure function of `(domain, seed, index)`. Whether a sample is held out is a
 //! function of its *content* hash, so the same text can never be both a training and a held-out
-//! sample, whatever index produced it.
+//! sample, whatever index produced it. The content hash is public, so the held-out split must be
+//! too large to enumerate: each generated domain has more than 2^40 samples
+//! ([`Domain::space_bits`]), and a round's evaluation rows start at a point of the 64-bit index
+//! space that only the round seed names.
 
 mod corpus;
+mod generated;
 
 pub use corpus::{CHUNK_BYTES, CorpusError, MAX_FILE_BYTES, TextCorpus};
+pub use generated::MAX_SAMPLE_BYTES;
 
 use std::borrow::Cow;
 
@@ -20,11 +25,11 @@ use crate::tensors::blake2b_256;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
-    /// `17+25=42;` additions of small numbers.
+    /// `1234567+89=1234656;`, `12-345=-333;`: additions and subtractions of numbers below 10^7.
     Arithmetic,
-    /// `sort:dbca>abcd;` sorting letters.
+    /// `sort:pdbkajcfee>abcdeefjkp;`: 10 to 12 letters of `a..=p`, sorted.
     Sorting,
-    /// `([]{})` balanced bracket strings, `!` closing each.
+    /// `([]{()})!`: balanced strings of 14 or 15 bracket pairs of three kinds, `!` closing each.
     Brackets,
     /// Chunks of the text of a file or of every file under a directory.
     Text(TextCorpus),
@@ -83,51 +88,27 @@ impl Domain {
     fn generate(&self, key: u64) -> String {
         let mut r = SplitMix64::new(key);
         match self {
-            Domain::Arithmetic => {
-                let a = r.below(100);
-                let b = r.below(100);
-                format!("{a}+{b}={};", a + b)
-            }
-            Domain::Sorting => {
-                let n = 3 + r.below(5) as usize;
-                let mut letters: Vec<u8> = (0..n).map(|_| b'a' + r.below(8) as u8).collect();
-                let shown = String::from_utf8(letters.clone()).expect("ascii");
-                letters.sort_unstable();
-                let sorted = String::from_utf8(letters).expect("ascii");
-                format!("sort:{shown}>{sorted};")
-            }
-            Domain::Brackets => {
-                let mut out = String::new();
-                let mut stack = vec![];
-                let len = 4 + r.below(8);
-                for _ in 0..len {
-                    if !stack.is_empty() && r.below(2) == 0 {
-                        let open: u8 = stack.pop().expect("non-empty");
-                        out.push(match open {
-                            b'(' => ')',
-                            b'[' => ']',
-                            _ => '}',
-                        });
-                    } else {
-                        let open = [b'(', b'[', b'{'][r.below(3) as usize];
-                        stack.push(open);
-                        out.push(open as char);
-                    }
-                }
-                while let Some(open) = stack.pop() {
-                    out.push(match open {
-                        b'(' => ')',
-                        b'[' => ']',
-                        _ => '}',
-                    });
-                }
-                out.push('!');
-                out
-            }
+            Domain::Arithmetic => generated::arithmetic(&mut r),
+            Domain::Sorting => generated::sorting(&mut r),
+            Domain::Brackets => generated::brackets(&mut r),
             Domain::Text(_) => unreachable!("text samples are chunks, not generated"),
         }
     }
+
+    /// log2 of the number of distinct samples a generated domain has (at least 40, so its
+    /// held-out split cannot be enumerated); `None` for a text corpus, whose text is public.
+    pub fn space_bits(&self) -> Option<f64> {
+        match self {
+            Domain::Arithmetic => Some(generated::arithmetic_bits()),
+            Domain::Sorting => Some(generated::sorting_bits()),
+            Domain::Brackets => Some(generated::brackets_bits()),
+            Domain::Text(_) => None,
+        }
+    }
 }
+
+/// Mixed into the seed that picks where a held-out text sample starts.
+const OFFSET_TAG: u64 = 0x6f66_6673_6574;
 
 /// Which split a sample belongs to: one in `heldout_every` samples, by content hash.
 pub fn is_heldout(sample: &[u8], heldout_every: u64) -> bool {
@@ -177,15 +158,29 @@ impl Sampler {
     }
 
     /// The next sample of this split. (Every domain has samples in both splits: generated ones
-    /// by construction, corpora are checked when loaded.)
+    /// by construction, corpora are checked when loaded.) The cursor wraps at `u64::MAX`.
     pub fn next_sample_bytes(&mut self) -> Vec<u8> {
         loop {
-            let s = self.domain.sample_bytes(self.seed, self.cursor);
-            self.cursor += 1;
+            let index = self.cursor;
+            self.cursor = self.cursor.wrapping_add(1);
+            let s = self.domain.sample_bytes(self.seed, index);
             let held = is_heldout(&s, self.heldout_every);
             if held == (self.split == Split::Heldout) {
-                return s.into_owned();
+                return self.piece(&s, index).to_vec();
             }
+        }
+    }
+
+    /// What the sample at `index` contributes: all of it, except that a held-out text chunk
+    /// starts at an offset the index picks, so evaluation rows start anywhere in the held-out
+    /// text rather than at the chunks' first bytes only.
+    fn piece<'a>(&self, sample: &'a [u8], index: u64) -> &'a [u8] {
+        match (&self.domain, self.split) {
+            (Domain::Text(_), Split::Heldout) if !sample.is_empty() => {
+                let offset = mix(&[self.seed, index, OFFSET_TAG]) % sample.len() as u64;
+                &sample[offset as usize..]
+            }
+            _ => sample,
         }
     }
 
@@ -208,6 +203,11 @@ impl Sampler {
     }
 }
 
+/// Where in the index space a round's held-out stream starts: anywhere among the 2^64 indices.
+fn eval_start(domain: &Domain, round_seed: u64) -> u64 {
+    mix(&[round_seed, domain.tag()])
+}
+
 /// The held-out evaluation batches of a round: the seed (from a block hash) picks where in the
 /// held-out stream they start, so miners cannot know them before their submission is bound.
 pub fn eval_batches(
@@ -219,7 +219,7 @@ pub fn eval_batches(
     rows: usize,
     seq_len: usize,
 ) -> Vec<TokenBatch> {
-    let start = mix(&[round_seed, domain.tag()]) % (1 << 40);
+    let start = eval_start(domain, round_seed);
     let mut s = Sampler::new(
         domain.clone(),
         data_seed,
@@ -246,33 +246,13 @@ mod tests {
     }
 
     #[test]
-    fn arithmetic_is_correct() {
-        for i in 0..50 {
-            let s = Domain::Arithmetic.sample(5, i);
-            let (lhs, rhs) = s.trim_end_matches(';').split_once('=').unwrap();
-            let (a, b) = lhs.split_once('+').unwrap();
-            assert_eq!(
-                a.parse::<u64>().unwrap() + b.parse::<u64>().unwrap(),
-                rhs.parse::<u64>().unwrap()
-            );
+    fn generated_domains_are_too_large_to_enumerate_and_corpora_have_no_space_size() {
+        for d in [Domain::Arithmetic, Domain::Sorting, Domain::Brackets] {
+            let bits = d.space_bits().unwrap();
+            assert!(bits >= 40.0, "{}: {bits} bits", d.name());
         }
-    }
-
-    #[test]
-    fn brackets_are_balanced() {
-        for i in 0..50 {
-            let s = Domain::Brackets.sample(2, i);
-            let mut depth = 0i32;
-            for c in s.chars() {
-                match c {
-                    '(' | '[' | '{' => depth += 1,
-                    ')' | ']' | '}' => depth -= 1,
-                    _ => {}
-                }
-                assert!(depth >= 0);
-            }
-            assert_eq!(depth, 0);
-        }
+        let corpus = Domain::Text(TextCorpus::unloaded("docs"));
+        assert_eq!(corpus.space_bits(), None);
     }
 
     #[test]
@@ -303,6 +283,17 @@ mod tests {
         let c = eval_batches(&Domain::Arithmetic, 1, 101, 8, 2, 2, 8);
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn eval_starts_anywhere_in_the_64_bit_index_space() {
+        // Below 2^40 for all of 16 seeds would happen with probability 2^-384.
+        let starts: Vec<u64> = (0..16).map(|s| eval_start(&Domain::Sorting, s)).collect();
+        assert!(starts.iter().any(|s| *s >= 1 << 40), "{starts:?}");
+        // A stream that starts at the end of the index space wraps instead of overflowing.
+        let mut s = Sampler::new(Domain::Arithmetic, 1, Split::Heldout, 8, u64::MAX - 1);
+        s.next_batch(4, 32);
+        assert!(s.cursor < 1 << 20, "wrapped to {}", s.cursor);
     }
 
     /// A temporary directory with a three-file corpus under `corpus/` (and a hidden file).
@@ -371,6 +362,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn heldout_text_rows_start_at_offsets_inside_heldout_chunks() {
+        let dir = corpus_dir();
+        let d = corpus(&dir);
+        let held: HashSet<Vec<u8>> = (0..2000)
+            .map(|i| d.sample_bytes(1, i).into_owned())
+            .filter(|c| is_heldout(c, 8))
+            .collect();
+        let mut starts = HashSet::new();
+        for seed in 0..8 {
+            for b in eval_batches(&d, 1, seed, 8, 2, 8, 16) {
+                for row in b.tokens.chunks(17) {
+                    let row: Vec<u8> = row.iter().map(|t| *t as u8).collect();
+                    starts.insert(row[..8].to_vec());
+                }
+            }
+        }
+        // Rows starting at chunk boundaries would have one start per held-out chunk.
+        assert!(
+            starts.len() > 4 * held.len(),
+            "{} {}",
+            starts.len(),
+            held.len()
+        );
+        let inside = |s: &Vec<u8>| held.iter().any(|c| c.windows(8).any(|w| w == s.as_slice()));
+        let inside = starts.iter().filter(|s| inside(s)).count();
+        // A row may start in the last few bytes of a chunk and continue into the next.
+        assert!(
+            inside * 10 >= starts.len() * 8,
+            "{inside} of {}",
+            starts.len()
+        );
     }
 
     #[test]

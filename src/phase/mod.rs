@@ -203,11 +203,87 @@ impl PhaseClock {
     pub fn phase_end(&self, cycle: u64, phase: Phase) -> u64 {
         self.phase_start(cycle, phase) + self.lengths.len_of(phase)
     }
+
+    /// Whether a miner may serve its `cycle` shard when the newest finalized block it saw is
+    /// `seen`: only once its hash is committed and MinerCommit1 has closed, so no one can take
+    /// the shard and commit it as its own in time.
+    pub fn shard_servable(&self, cycle: u64, seen: u64, hash_committed: bool) -> bool {
+        hash_committed && seen >= self.phase_end(cycle, Phase::MinerCommit1)
+    }
+
+    /// The round a validator stage should work on at `now`: the oldest of the previous cycle
+    /// and the current one (once its Submission phase opened) that `done` says is unfinished.
+    /// A round not finished in its own cycle is finished late, never dropped.
+    pub fn round_due(&self, now: Position, done: impl Fn(u64) -> bool) -> Option<u64> {
+        let opened = now.phase >= Phase::Submission;
+        let current = opened.then_some(now.cycle);
+        let previous = now.cycle.checked_sub(1);
+        [previous, current]
+            .into_iter()
+            .flatten()
+            .find(|c| !done(*c))
+    }
+
+    /// Whether intake of round `cycle` must stop at block `block`: its own Submission phase has
+    /// ended (a late round has no such deadline; its fetches' own timeouts bound it).
+    pub fn intake_deadline_passed(&self, cycle: u64, started_late: bool, block: u64) -> bool {
+        !started_late && block >= self.phase_end(cycle, Phase::Submission)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_are_served_only_after_commit1_closed_and_the_hash_committed() {
+        let c = PhaseClock::new(PhaseLengths::localnet()).unwrap();
+        let end1 = c.phase_end(3, Phase::MinerCommit1);
+        let rows = [
+            (end1 - 1, true, false),
+            (end1, true, true),
+            (end1 + 100, true, true),
+            (end1 + 100, false, false),
+            (c.phase_start(3, Phase::Train), true, false),
+        ];
+        for (seen, committed, want) in rows {
+            assert_eq!(
+                c.shard_servable(3, seen, committed),
+                want,
+                "{seen} {committed}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_oldest_unfinished_round_is_due() {
+        let c = PhaseClock::new(PhaseLengths::localnet()).unwrap();
+        let at = |cycle, phase| c.position(c.phase_start(cycle, phase));
+        let none = |_: u64| false;
+        let all = |_: u64| true;
+        let only = |k: u64| move |x: u64| x != k;
+        let rows: [(Position, &dyn Fn(u64) -> bool, Option<u64>); 6] = [
+            (at(5, Phase::Train), &none, Some(4)),
+            (at(5, Phase::Train), &only(5), None),
+            (at(5, Phase::Submission), &only(5), Some(5)),
+            (at(5, Phase::Merge), &none, Some(4)),
+            (at(5, Phase::Merge), &all, None),
+            (at(0, Phase::Train), &none, None),
+        ];
+        for (now, done, want) in rows {
+            assert_eq!(c.round_due(now, done), want, "{now:?}");
+        }
+        assert_eq!(c.round_due(at(0, Phase::Validate), none), Some(0));
+    }
+
+    #[test]
+    fn intake_stops_at_the_end_of_its_submission_phase_unless_late() {
+        let c = PhaseClock::new(PhaseLengths::localnet()).unwrap();
+        let end = c.phase_end(2, Phase::Submission);
+        assert!(!c.intake_deadline_passed(2, false, end - 1));
+        assert!(c.intake_deadline_passed(2, false, end));
+        assert!(!c.intake_deadline_passed(2, true, end + 500));
+    }
 
     #[test]
     fn reference_cycle_is_500_blocks() {

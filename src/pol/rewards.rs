@@ -67,6 +67,28 @@ pub fn round_points(cfg: &RewardConfig, scored: &[Scored]) -> BTreeMap<u16, f64>
     out
 }
 
+/// A round's points with the hotkey that held each uid then.
+pub type HeldPoints = BTreeMap<u16, ([u8; 32], f64)>;
+
+/// Points of past rounds that still belong to each uid's current holder: a uid whose hotkey
+/// changed (deregistered and taken by another) starts from zero, and a uid no longer in
+/// `current` (uid → hotkey now) earns nothing.
+pub fn points_of_current_holders(
+    history: &[HeldPoints],
+    current: &BTreeMap<u16, [u8; 32]>,
+) -> Vec<BTreeMap<u16, f64>> {
+    history
+        .iter()
+        .map(|round| {
+            round
+                .iter()
+                .filter(|(uid, (hk, _))| current.get(uid) == Some(hk))
+                .map(|(uid, (_, p))| (*uid, *p))
+                .collect()
+        })
+        .collect()
+}
+
 /// Normalized weights per uid from the last `window` rounds of points (oldest first).
 pub fn weights_from_history(
     cfg: &RewardConfig,
@@ -166,6 +188,25 @@ mod tests {
         let w = weights_from_history(&RewardConfig::default(), &[r]);
         assert!((w[&4] - 0.02).abs() < 1e-12);
         assert!((w[&1] + w[&2] + w[&3] - 0.98).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_uid_taken_by_another_hotkey_starts_from_zero() {
+        let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let history: Vec<HeldPoints> = vec![
+            [(1, (a, 2.25)), (2, (b, 1.5)), (3, (c, 1.0))].into(),
+            [(1, (a, 1.5)), (2, (c, 2.25))].into(),
+        ];
+        // uid 1 still a's; uid 2 now c's (b's points go, c's stay); uid 3 deregistered.
+        let now: BTreeMap<u16, [u8; 32]> = [(1, a), (2, c)].into();
+        let kept = points_of_current_holders(&history, &now);
+        assert_eq!(kept[0], [(1, 2.25)].into());
+        assert_eq!(kept[1], [(1, 1.5), (2, 2.25)].into());
+        assert!(
+            points_of_current_holders(&history, &BTreeMap::new())
+                .iter()
+                .all(BTreeMap::is_empty)
+        );
     }
 
     #[test]

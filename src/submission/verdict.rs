@@ -35,6 +35,16 @@ pub enum Verdict {
     MissingKey,
     WrongShape,
     NonFinite,
+    // Screens before scoring (`connito::pol::screen`).
+    /// A value beyond `pol.max_abs_weight`, or moved further than `pol.max_delta_ratio`.
+    OutOfRange,
+    /// Its expert delta is nearly an earlier commit's (this round, same group) or a credited
+    /// submission's of the last `rewards.window` rounds.
+    NearDuplicate,
+    /// The location is not an `http`/`https` URL of a public address.
+    BadLocation,
+    /// More than `pol.max_candidates` earlier commits were accepted this round.
+    OverCapacity,
 }
 
 impl Verdict {
@@ -58,7 +68,47 @@ impl Verdict {
             Self::MissingKey => "missing_key",
             Self::WrongShape => "wrong_shape",
             Self::NonFinite => "non_finite",
+            Self::OutOfRange => "out_of_range",
+            Self::NearDuplicate => "near_duplicate",
+            Self::BadLocation => "bad_location",
+            Self::OverCapacity => "over_capacity",
         }
+    }
+}
+
+impl Verdict {
+    /// Every verdict, in declaration order (for tests, docs and metrics).
+    pub const ALL: [Verdict; 22] = [
+        Self::Accepted,
+        Self::Copy,
+        Self::NoLocation,
+        Self::FetchFailed,
+        Self::Malformed,
+        Self::StaleManifest,
+        Self::StoreFailed,
+        Self::InternalError,
+        Self::TooLarge,
+        Self::WrongHotkey,
+        Self::WrongGroup,
+        Self::BadSignature,
+        Self::HashMismatch,
+        Self::ContentMismatch,
+        Self::UnexpectedKey,
+        Self::MissingKey,
+        Self::WrongShape,
+        Self::NonFinite,
+        Self::OutOfRange,
+        Self::NearDuplicate,
+        Self::BadLocation,
+        Self::OverCapacity,
+    ];
+
+    /// Whether the miner is at fault (the validator's own faults are not held against it).
+    pub fn is_miners_fault(self) -> bool {
+        !matches!(
+            self,
+            Self::Accepted | Self::StoreFailed | Self::InternalError | Self::OverCapacity
+        )
     }
 }
 
@@ -99,5 +149,24 @@ mod tests {
             serde_json::from_str::<Verdict>("\"accepted\"").unwrap(),
             Verdict::Accepted
         );
+        let labels: std::collections::BTreeSet<&str> =
+            Verdict::ALL.iter().map(|v| v.label()).collect();
+        assert_eq!(labels.len(), Verdict::ALL.len(), "labels are distinct");
+        for v in Verdict::ALL {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.label()));
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_verdict() {
+        let readme = include_str!("../../README.md");
+        for v in Verdict::ALL {
+            assert!(
+                readme.contains(&format!("| `{}` |", v.label())),
+                "README's verdict table lacks {}",
+                v.label()
+            );
+        }
     }
 }
