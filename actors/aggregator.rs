@@ -272,7 +272,9 @@ fn collateral(
         };
         let b = round_batches(cfg, domain, seed);
         let loss = mean_loss(&batch_losses(&cfg.model, &cand, &b, &ctx.device));
-        if !(loss - base <= cfg.pol.merge_tolerance) {
+        // A non-finite loss is a refusal too.
+        let rise = loss - base;
+        if rise.is_nan() || rise > cfg.pol.merge_tolerance {
             return Some(format!(
                 "raises group {h}'s held-out loss from {base:.4} to {loss:.4} (tolerance {})",
                 cfg.pol.merge_tolerance

@@ -212,6 +212,9 @@ fn timed<T>(ctx: &Ctx, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// A credited submission of an earlier round, `((cycle, uid), expert delta)`.
+type Credited = ((u64, u16), Vec<f32>);
+
 /// Expert deltas (against the current global model) of the submissions of `group` credited
 /// (a positive score) in the `rewards.window` rounds before `cycle`, oldest first.
 fn credited_deltas(
@@ -219,7 +222,7 @@ fn credited_deltas(
     cycle: u64,
     group: u16,
     global: &StateDict,
-) -> Result<Vec<((u64, u16), Vec<f32>)>, ActorProcessingErr> {
+) -> Result<Vec<Credited>, ActorProcessingErr> {
     let window = ctx.cfg.rewards.window as u64;
     let mut out = vec![];
     for c in cycle.saturating_sub(window)..cycle {
@@ -265,7 +268,7 @@ impl Candidate<'_> {
         capacity: &BTreeSet<u16>,
         seen: &mut BTreeSet<Hash32>,
         earlier: &mut Vec<(u16, Vec<f32>)>,
-        history: &[((u64, u16), Vec<f32>)],
+        history: &[Credited],
     ) -> Result<Option<f64>, ActorProcessingErr> {
         let ctx = self.ctx;
         let k = key(&[self.cycle, sub.uid as u64]);

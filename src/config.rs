@@ -561,8 +561,10 @@ mod tests {
                 .unwrap_err()
                 .contains("shard-thief")
         );
-        let mut cfg = LocalnetConfig::default();
-        cfg.miners = Role::population(2, &Role::ADVERSARIES);
+        let mut cfg = LocalnetConfig {
+            miners: Role::population(2, &Role::ADVERSARIES),
+            ..LocalnetConfig::default()
+        };
         assert_eq!(cfg.miners.len(), 14);
         cfg.validate().unwrap();
         let names: std::collections::BTreeSet<&str> =

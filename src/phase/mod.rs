@@ -262,7 +262,8 @@ mod tests {
         let none = |_: u64| false;
         let all = |_: u64| true;
         let only = |k: u64| move |x: u64| x != k;
-        let rows: [(Position, &dyn Fn(u64) -> bool, Option<u64>); 6] = [
+        type Row<'a> = (Position, &'a dyn Fn(u64) -> bool, Option<u64>);
+        let rows: [Row; 6] = [
             (at(5, Phase::Train), &none, Some(4)),
             (at(5, Phase::Train), &only(5), None),
             (at(5, Phase::Submission), &only(5), Some(5)),
