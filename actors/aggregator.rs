@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use connito::merge::outer_step;
 use connito::model::to_params;
 use connito::phase::Phase;
-use connito::pol::{batch_losses, candidate_params, eval_loss, mean_loss};
+use connito::pol::{batch_losses, eval_loss, mean_loss, with_candidate};
 use connito::store::key;
 use connito::submission::{Commitment, Verdict};
 use connito::tensors::StateDict;
@@ -143,11 +143,11 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     let mut round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
     let mut shards = vec![];
     let mut uids = vec![];
-    let params = to_params(&global, &ctx.device);
+    let mut params = to_params(&global, &ctx.device);
     for (g, (_, _, uid)) in &best {
         let blob = subs[uid].blob.ok_or("accepted submission without blob")?;
         let shard = ctx.store.get_state_dict(&blob)?;
-        if let Some(why) = collateral(ctx, &round, &params, *g, &shard) {
+        if let Some(why) = collateral(ctx, &round, &mut params, &global, *g, &shard) {
             tracing::warn!(daemon = %ctx.daemon, cycle, uid, "not merged: {why}");
             round.not_merged.insert(*uid, why);
             continue;
@@ -258,20 +258,33 @@ fn collect_garbage(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
 fn collateral(
     ctx: &Ctx,
     round: &RoundRecord,
-    global: &connito::model::Params,
+    params: &mut connito::model::Params,
+    global: &StateDict,
     group: u16,
     shard: &StateDict,
 ) -> Option<String> {
+    round.seed?; // an unscored round has no batches to compare on
+    with_candidate(params, global, shard, &ctx.device, |cand| {
+        collateral_of(ctx, round, cand, group)
+    })
+}
+
+/// [`collateral`] of the merged model `cand`.
+fn collateral_of(
+    ctx: &Ctx,
+    round: &RoundRecord,
+    cand: &connito::model::Params,
+    group: u16,
+) -> Option<String> {
     let cfg = &ctx.cfg;
     let seed = round.seed?;
-    let cand = candidate_params(global, shard, &ctx.device);
     for (h, domain) in cfg.domains.iter().enumerate() {
         let h = h as u16;
         let Some(base) = round.baseline.get(&h).filter(|_| h != group) else {
             continue;
         };
         let b = round_batches(cfg, domain, seed);
-        let loss = mean_loss(&batch_losses(&cfg.model, &cand, &b, &ctx.device));
+        let loss = mean_loss(&batch_losses(&cfg.model, cand, &b, &ctx.device));
         // A non-finite loss is a refusal too.
         let rise = loss - base;
         if rise.is_nan() || rise > cfg.pol.merge_tolerance {

@@ -1,5 +1,6 @@
 //! `connito bench pol`: a validator's evaluation capacity. One global model is put on the device
-//! once; each candidate swaps in its group's experts (as the Evaluator does) and is evaluated on
+//! once; each candidate's group experts are swapped in place of the model's (as the Evaluator
+//! does) and swapped back after it is evaluated on
 //! the round's batches. Prints evaluations per minute and the process's peak resident memory
 //! while the candidates are evaluated, against the size of one global model.
 
@@ -9,7 +10,7 @@ use burn::tensor::Device;
 use connito::config::PolConfig;
 use connito::data::{Domain, eval_batches};
 use connito::model::{ModelConfig, extract_group, init_state_dict, to_params};
-use connito::pol::{batch_losses, candidate_params};
+use connito::pol::{batch_losses, with_candidate};
 use connito::rng::SplitMix64;
 use connito::tensors::StateDict;
 use serde::Serialize;
@@ -65,7 +66,7 @@ pub fn run(
         cfg.seq_len,
     );
     let rss_before_bytes = reset_peak_rss();
-    let params = to_params(&global, device);
+    let mut params = to_params(&global, device);
     let base = batch_losses(&cfg, &params, &batches, device);
     eprintln!(
         "bench pol: {preset} on {backend}: baseline {:.4}; {candidates} candidates",
@@ -73,8 +74,9 @@ pub fn run(
     );
     let t = Instant::now();
     for (i, shard) in shards.iter().enumerate() {
-        let cand = candidate_params(&params, shard, device);
-        let l = batch_losses(&cfg, &cand, &batches, device);
+        let l = with_candidate(&mut params, &global, shard, device, |p| {
+            batch_losses(&cfg, p, &batches, device)
+        });
         eprintln!(
             "bench pol: candidate {}/{candidates} loss {:.4} ({:.1} s so far)",
             i + 1,

@@ -15,7 +15,7 @@ use connito::data::{TokenBatch, eval_batches};
 use connito::model::{Params, to_params};
 use connito::phase::Phase;
 use connito::pol::screen::{compare, delta_of};
-use connito::pol::{batch_losses, candidate_params, judge, round_seed};
+use connito::pol::{batch_losses, judge, round_seed, with_candidate};
 use connito::store::key;
 use connito::submission::Verdict;
 use connito::tensors::{Hash32, StateDict};
@@ -125,7 +125,7 @@ fn evaluate_round(ctx: &Ctx, cycle: u64, seed: Seed) -> Result<(), ActorProcessi
     let rec = latest_model(&ctx.store)?.ok_or("no global model stored")?;
     let sd = ctx.store.get_state_dict(&rec.hash)?;
     let params = to_params(&sd, &ctx.device);
-    let global = Global { rec, sd, params };
+    let mut global = Global { rec, sd, params };
     let mut subs: Vec<SubmissionRecord> = ctx
         .store
         .scan::<SubmissionRecord>("submissions", &key(&[cycle]))?
@@ -154,11 +154,11 @@ fn evaluate_round(ctx: &Ctx, cycle: u64, seed: Seed) -> Result<(), ActorProcessi
             .iter_mut()
             .filter(|s| s.group == g && s.verdict == Verdict::Accepted)
         {
-            let judged = Candidate {
+            let mut judged = Candidate {
                 ctx,
                 cycle,
                 seed,
-                global: &global,
+                global: &mut global,
                 batches: &batches,
                 baseline: &baseline,
             };
@@ -254,7 +254,7 @@ struct Candidate<'a> {
     ctx: &'a Ctx,
     cycle: u64,
     seed: Seed,
-    global: &'a Global,
+    global: &'a mut Global,
     batches: &'a [TokenBatch],
     baseline: &'a [f64],
 }
@@ -263,7 +263,7 @@ impl Candidate<'_> {
     /// Screens and scores `sub`; returns its score (`None` if it was refused). A verdict other
     /// than accepted is stored on the submission.
     fn run(
-        &self,
+        &mut self,
         sub: &mut SubmissionRecord,
         capacity: &BTreeSet<u16>,
         seen: &mut BTreeSet<Hash32>,
@@ -321,16 +321,18 @@ impl Candidate<'_> {
     }
 
     fn score(
-        &self,
+        &mut self,
         sub: &SubmissionRecord,
         shard: &StateDict,
         blob: Hash32,
         closest_cosine: Option<f64>,
     ) -> Result<f64, ActorProcessingErr> {
         let (ctx, cfg) = (self.ctx, &self.ctx.cfg);
-        let params = candidate_params(&self.global.params, shard, &ctx.device);
+        let (batches, global) = (self.batches, &mut *self.global);
         let losses = timed(ctx, || {
-            batch_losses(&cfg.model, &params, self.batches, &ctx.device)
+            with_candidate(&mut global.params, &global.sd, shard, &ctx.device, |p| {
+                batch_losses(&cfg.model, p, batches, &ctx.device)
+            })
         });
         let s = judge(self.baseline, &losses, &cfg.pol.margin());
         let delta_ratio =

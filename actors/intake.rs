@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use connito::model::group_shapes;
 use connito::store::key;
-use connito::submission::check::{Expected, MAX_MANIFEST_BYTES};
+use connito::submission::check::{Expected, MAX_MANIFEST_BYTES, check_manifest};
 use connito::submission::location::{AddressPolicy, parse_location};
 use connito::submission::{ShardSpec, Verdict, check_submission};
 use connito::tensors::{StateDict, canonical_size};
@@ -286,18 +286,19 @@ impl Round {
             max_body: MAX_MANIFEST_BYTES,
             ..limits
         };
-        let manifest = http::fetch(&loc, "manifest", policy, &small, None)
-            .await
-            .map_err(fetch_verdict)?;
-        let shard = http::fetch(&loc, "shard", policy, &limits, Some(size))
-            .await
-            .map_err(fetch_verdict)?;
         let exp = Expected {
             cycle: Some(self.cycle),
             global_version: Some(self.global_version),
             hotkey: Some(obs.hotkey),
             committed: Some(obs.hash),
         };
+        let manifest = http::fetch(&loc, "manifest", policy, &small, None)
+            .await
+            .map_err(manifest_fetch_verdict)?;
+        check_manifest(&manifest, &exp).map_err(|r| (r.verdict, r.reason))?;
+        let shard = http::fetch(&loc, "shard", policy, &limits, Some(size))
+            .await
+            .map_err(fetch_verdict)?;
         let (global, screen, store) = (
             self.global.clone(),
             cfg.pol.screen(),
@@ -336,6 +337,18 @@ impl Round {
 fn is_own_address(loc: &connito::submission::Location, own: &str) -> bool {
     parse_location(own)
         .is_ok_and(|me| me.host() == loc.host() && me.port_or_default() == loc.port_or_default())
+}
+
+/// The verdict of a failed manifest fetch: one over [`MAX_MANIFEST_BYTES`] is `malformed`, as
+/// `check_manifest` calls it (`too_large` is the shard's limit).
+fn manifest_fetch_verdict(e: FetchError) -> (Verdict, String) {
+    match e {
+        FetchError::TooLarge(_) => (
+            Verdict::Malformed,
+            format!("manifest is larger than {MAX_MANIFEST_BYTES} bytes"),
+        ),
+        e => fetch_verdict(e),
+    }
 }
 
 /// The verdict of a failed fetch: a forbidden or unresolvable location is the miner's location's

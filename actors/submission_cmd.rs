@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use connito::config::LocalnetConfig;
 use connito::daemon_config::DaemonConfig;
 use connito::model::{group_shapes, to_params};
-use connito::pol::{batch_losses, candidate_params, judge};
+use connito::pol::{batch_losses, judge, with_candidate};
 use connito::store::{Store, key};
 use connito::submission::check::{Expected, Refused, check_submission, parse_manifest};
 use connito::submission::{Hotkey, Manifest, ShardSpec, SignedManifest, Verdict};
@@ -310,14 +310,11 @@ pub fn run_pol(cmd: PolCmd) -> anyhow::Result<()> {
         .get(sub.group as usize)
         .context("the config has no domain for this group: pass the validator's --config")?;
     let batches = round_batches(&cfg, domain, parts.seed);
-    let params = to_params(&global, &device);
+    let mut params = to_params(&global, &device);
     let base = batch_losses(&cfg.model, &params, &batches, &device);
-    let cand = batch_losses(
-        &cfg.model,
-        &candidate_params(&params, &shard, &device),
-        &batches,
-        &device,
-    );
+    let cand = with_candidate(&mut params, &global, &shard, &device, |p| {
+        batch_losses(&cfg.model, p, &batches, &device)
+    });
     let s = judge(&base, &cand, &cfg.pol.margin());
     let diff = base
         .iter()

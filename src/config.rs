@@ -148,8 +148,10 @@ pub struct MinerSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolConfig {
-    /// Held-out batches per group per round.
+    /// Held-out batches per group per round (the paired test's samples).
     pub eval_batches: usize,
+    /// Rows (of `model.seq_len` tokens) per held-out batch: one batch's activations are the
+    /// evaluation's memory beyond the model itself.
     pub batch_rows: usize,
     /// `score = delta^exponent`.
     pub exponent: f64,
@@ -181,8 +183,8 @@ pub struct PolConfig {
 impl Default for PolConfig {
     fn default() -> Self {
         Self {
-            eval_batches: 8,
-            batch_rows: 8,
+            eval_batches: 16,
+            batch_rows: 4,
             exponent: 1.2,
             heldout_every: 8,
             max_shard_bytes: 64 << 20,

@@ -193,19 +193,21 @@ pub fn with_shard(base: &StateDict, shard: &StateDict) -> StateDict {
 /// Uploads a state dict to `device` as rank-2 tensors (rank-1 tensors become `[1, n]`).
 pub fn to_params(sd: &StateDict, device: &Device) -> Params {
     sd.iter()
-        .map(|(k, t)| {
-            let shape2 = match t.shape.as_slice() {
-                [n] => [1, *n],
-                [a, b] => [*a, *b],
-                other => panic!(
-                    "tensor {k} has rank {} (only 1 and 2 are used)",
-                    other.len()
-                ),
-            };
-            let tensor = Tensor::<2>::from_data(TensorData::new(t.data.clone(), shape2), device);
-            (k.clone(), tensor)
-        })
+        .map(|(k, t)| (k.clone(), to_param(k, t, device)))
         .collect()
+}
+
+/// Uploads one tensor (named `name`) as a rank-2 tensor.
+pub fn to_param(name: &str, t: &TensorBlob, device: &Device) -> Tensor<2> {
+    let shape2 = match t.shape.as_slice() {
+        [n] => [1, *n],
+        [a, b] => [*a, *b],
+        other => panic!(
+            "tensor {name} has rank {} (only 1 and 2 are used)",
+            other.len()
+        ),
+    };
+    Tensor::<2>::from_data(TensorData::new(t.data.clone(), shape2), device)
 }
 
 /// Reads tensors back into a state dict with the shapes of `cfg`.

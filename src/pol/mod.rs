@@ -23,7 +23,7 @@ pub use screen::{OutOfRange, ScreenConfig, Similarity};
 use burn::tensor::Device;
 
 use crate::data::TokenBatch;
-use crate::model::{ModelConfig, Params, loss_on_batch, to_params};
+use crate::model::{ModelConfig, Params, loss_on_batch, to_param, to_params};
 use crate::tensors::{Hash32, StateDict};
 
 /// Loss of a model (already on the device) on each batch (forward only, no autodiff).
@@ -42,11 +42,28 @@ pub fn batch_losses(
         .collect()
 }
 
-/// `global` (on the device) with a shard's tensors swapped in: the candidate of a submission.
-/// The other tensors are shared handles, so no copy of the model is made per candidate.
-pub fn candidate_params(global: &Params, shard: &StateDict, device: &Device) -> Params {
-    let mut out = global.clone();
-    out.extend(to_params(shard, device));
+/// Runs `f` on `params` (the global model on the device) with a shard's tensors swapped in, then
+/// swaps `global`'s back. Each replaced tensor is dropped before its replacement is uploaded, so
+/// the device holds one model's tensors however many candidates are evaluated (no candidate
+/// copy, not even of its group).
+pub fn with_candidate<R>(
+    params: &mut Params,
+    global: &StateDict,
+    shard: &StateDict,
+    device: &Device,
+    f: impl FnOnce(&Params) -> R,
+) -> R {
+    for (k, t) in shard {
+        params.remove(k);
+        params.insert(k.clone(), to_param(k, t, device));
+    }
+    let out = f(params);
+    for k in shard.keys() {
+        params.remove(k);
+        if let Some(t) = global.get(k) {
+            params.insert(k.clone(), to_param(k, t, device));
+        }
+    }
     out
 }
 
@@ -75,6 +92,29 @@ pub fn round_seed(block_hash: &Hash32, cycle: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_candidate_is_swapped_in_for_its_evaluation_and_out_after() {
+        use crate::model::{ModelConfig, extract_group, from_params, init_state_dict};
+        let cfg = ModelConfig::tiny();
+        let device = Device::flex();
+        let global = init_state_dict(&cfg, 1);
+        let mut shard = extract_group(&cfg, &global, 1);
+        for t in shard.values_mut() {
+            t.data.iter_mut().for_each(|v| *v += 0.5);
+        }
+        let mut params = to_params(&global, &device);
+        let seen = with_candidate(&mut params, &global, &shard, &device, |p| {
+            from_params(&cfg, p)
+        });
+        assert_eq!(seen, crate::model::with_shard(&global, &shard));
+        assert_eq!(
+            from_params(&cfg, &params),
+            global,
+            "the global model is back"
+        );
+        assert_eq!(params.len(), global.len());
+    }
 
     #[test]
     fn round_seed_depends_on_hash_and_cycle() {

@@ -215,7 +215,11 @@ impl Store {
         if path.exists() {
             return Ok(hash);
         }
-        let tmp = path.with_extension("tmp");
+        // A temporary name of this writer's own: concurrent writers of the same content (two
+        // submissions of one shard) must not rename each other's file away.
+        static WRITER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
         let io = |e| StoreError::BlobIo(path.display().to_string(), e);
         {
             use std::io::Write;
@@ -223,7 +227,10 @@ impl Store {
             f.write_all(bytes).map_err(io)?;
             f.sync_all().map_err(io)?;
         }
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })?;
         Ok(hash)
     }
 
@@ -378,6 +385,26 @@ mod tests {
             s.get_state_dict(&h),
             Err(StoreError::BlobCorrupt { .. })
         ));
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_blob_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let bytes = vec![7u8; 1 << 20];
+        let hashes: Vec<Hash32> = std::thread::scope(|scope| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| s.put_blob_bytes(&bytes).unwrap()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(hashes.iter().all(|h| *h == blake2b_256(&bytes)));
+        assert_eq!(s.blob_bytes(&hashes[0]).unwrap(), bytes);
+        let left: Vec<_> = std::fs::read_dir(s.blob_path(&hashes[0]).parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
     }
 
     #[test]

@@ -69,15 +69,9 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<SignedManifest, Refused> {
     serde_json::from_slice(bytes).or_else(|e| refuse(Verdict::Malformed, format!("manifest: {e}")))
 }
 
-/// Runs the checks in the module's order; the first failure is the verdict.
-pub fn check_submission(
-    manifest: &[u8],
-    shard: &[u8],
-    exp: &Expected,
-    spec: &ShardSpec,
-    global: Option<&StateDict>,
-    screen: &ScreenConfig,
-) -> Result<Checked, Refused> {
+/// The checks of the manifest alone (parsing, then the round's cycle and version): Intake runs
+/// them before it fetches the shard, so a stale or unparsable manifest costs no shard download.
+pub fn check_manifest(manifest: &[u8], exp: &Expected) -> Result<SignedManifest, Refused> {
     let signed = parse_manifest(manifest)?;
     let m = &signed.manifest;
     if let Some(c) = exp.cycle.filter(|c| *c != m.cycle) {
@@ -95,6 +89,20 @@ pub fn check_submission(
             ),
         );
     }
+    Ok(signed)
+}
+
+/// Runs the checks in the module's order; the first failure is the verdict.
+pub fn check_submission(
+    manifest: &[u8],
+    shard: &[u8],
+    exp: &Expected,
+    spec: &ShardSpec,
+    global: Option<&StateDict>,
+    screen: &ScreenConfig,
+) -> Result<Checked, Refused> {
+    let signed = check_manifest(manifest, exp)?;
+    let m = &signed.manifest;
     check_size(shard.len(), spec)?;
     let committed = exp.committed.unwrap_or_else(|| m.binding_hash());
     let hotkey = exp.hotkey.unwrap_or(m.hotkey);

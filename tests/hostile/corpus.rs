@@ -11,8 +11,7 @@ use connito::tensors::{StateDict, TensorBlob, blake2b_256, encode_safetensors};
 use serde_json::{Value, json};
 
 use super::support::{
-    CYCLE, Case, Entry, FORGER, Flags, Fx, VERSION, header_len, megabyte_header, raw_file,
-    round_flags, sign, zero_size_keys,
+    Case, Entry, FORGER, Flags, Fx, header_len, megabyte_header, raw_file, zero_size_keys,
 };
 
 use Verdict::{
@@ -26,20 +25,30 @@ const SIZE: &str = "canonical encoding is";
 const DECODE: &str = "canonical f32 safetensors";
 const BAD_SIG: &str = "does not verify";
 
+/// A reason phrase made at run time (a case's reasons are `&'static str`).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// A part of the corpus: its cases for a fixture.
+pub type Part = fn(&Fx) -> Vec<Case>;
+
+/// The corpus in parts, in order (a case can be rebuilt for another fixture from its part).
+pub const PARTS: [Part; 9] = [
+    file_cases,
+    header_cases,
+    tensor_cases,
+    value_cases,
+    bound_cases,
+    manifest_cases,
+    signature_cases,
+    round_cases,
+    size_cases,
+];
+
 /// Every case.
 pub fn corpus(fx: &Fx) -> Vec<Case> {
-    let parts = [
-        file_cases,
-        header_cases,
-        tensor_cases,
-        value_cases,
-        bound_cases,
-        manifest_cases,
-        signature_cases,
-        round_cases,
-        size_cases,
-    ];
-    parts.iter().flat_map(|part| part(fx)).collect()
+    PARTS.iter().flat_map(|part| part(fx)).collect()
 }
 
 /// Whole-file damage: garbage, truncation, the header length field.
@@ -132,8 +141,8 @@ fn value_cases(fx: &Fx) -> Vec<Case> {
         c("nan_with_payload", set(17, f32::from_bits(0x7fc0_1234)), NonFinite, "non-finite"),
         c("plus_inf", set(100, f32::INFINITY), NonFinite, "non-finite"),
         c("minus_inf", set(3071, f32::NEG_INFINITY), NonFinite, "non-finite"),
-        c("subnormals_and_minus_zero", tiny, Accepted, "").with(round_flags()),
-        c("the_models_own_experts", models_own, Accepted, "").with(round_flags()),
+        c("subnormals_and_minus_zero", tiny, Accepted, "").with(fx.round_flags()),
+        c("the_models_own_experts", models_own, Accepted, "").with(fx.round_flags()),
         c("1e30_offline_has_no_bound", set(5, 1e30), Accepted, ""),
     ]
 }
@@ -151,7 +160,7 @@ fn bound_cases(fx: &Fx) -> Vec<Case> {
         sd.values_mut().flat_map(|t| &mut t.data).for_each(|v| *v *= f);
         encode_safetensors(&sd)
     };
-    let c = |name, shard, want, reason| Case::shard(fx, name, shard, want, reason).with(round_flags());
+    let c = |name, shard, want, reason| Case::shard(fx, name, shard, want, reason).with(fx.round_flags());
     vec![
         c("1e30_with_model", set(1e30), OutOfRange, "beyond the bound"),
         c("abs_weight_at_the_bound", set(max), Accepted, ""),
@@ -237,11 +246,11 @@ fn signature_cases(fx: &Fx) -> Vec<Case> {
         c("content_hash_edited_after_signing", tampered(&|s| s.manifest.content_hash[0] ^= 1), BadSignature, BAD_SIG),
         c("cycle_edited_after_signing", tampered(&|s| s.manifest.cycle += 1), BadSignature, BAD_SIG),
         c("hotkey_uppercase_hex", fx.edited(upper), Accepted, ""),
-        c("another_keys_own_manifest", json(&sign(&forger, &fx.shard, 0, CYCLE)), Accepted, ""),
+        c("another_keys_own_manifest", json(&fx.sign_as(&forger, &fx.shard, 0, fx.cycle)), Accepted, ""),
         c("content_hash_of_other_bytes", fx.signed_for(&other_bytes), ContentMismatch, "do not hash"),
         c("content_hash_zero", zero_hash, ContentMismatch, "do not hash"),
-        c("group_1_manifest_group_0_shard", json(&sign(&fx.key, &fx.shard, 1, CYCLE)), UnexpectedKey, "experts.0"),
-        c("group_7_does_not_exist", json(&sign(&fx.key, &fx.shard, 7, CYCLE)), WrongGroup, "group 7"),
+        c("group_1_manifest_group_0_shard", json(&fx.sign_as(&fx.key, &fx.shard, 1, fx.cycle)), UnexpectedKey, "experts.0"),
+        c("group_7_does_not_exist", json(&fx.sign_as(&fx.key, &fx.shard, 7, fx.cycle)), WrongGroup, "group 7"),
     ]
 }
 
@@ -249,14 +258,15 @@ fn signature_cases(fx: &Fx) -> Vec<Case> {
 #[rustfmt::skip]
 fn round_cases(fx: &Fx) -> Vec<Case> {
     let at = |cycle, version| Flags { cycle: Some(cycle), version: Some(version), ..Flags::default() };
-    let old = serde_json::to_vec(&sign(&fx.key, b"junk", 0, CYCLE - 1)).unwrap();
+    let old = serde_json::to_vec(&fx.sign_as(&fx.key, b"junk", 0, fx.cycle - 1)).unwrap();
     let c = |name, bytes, want, reason| Case::manifest(fx, name, bytes, want, reason);
     let honest = || fx.manifest.clone();
+    let (cy, ve) = (fx.cycle, fx.version);
     vec![
-        c("honest_in_its_round_with_model", honest(), Accepted, "").with(round_flags()),
-        c("cycle_mismatch", honest(), StaleManifest, "cycle 5, the round is 6").with(at(CYCLE + 1, VERSION)),
-        c("version_mismatch", honest(), StaleManifest, "version 3, the round's is 4").with(at(CYCLE, VERSION + 1)),
-        Case { shard: b"junk".to_vec(), ..c("stale_before_the_shard", old, StaleManifest, "cycle 4").with(at(CYCLE, VERSION)) },
+        c("honest_in_its_round_with_model", honest(), Accepted, "").with(fx.round_flags()),
+        c("cycle_mismatch", honest(), StaleManifest, leak(format!("cycle {cy}, the round is {}", cy + 1))).with(at(cy + 1, ve)),
+        c("version_mismatch", honest(), StaleManifest, leak(format!("version {ve}, the round's is {}", ve + 1))).with(at(cy, ve + 1)),
+        Case { shard: b"junk".to_vec(), ..c("stale_before_the_shard", old, StaleManifest, leak(format!("cycle {}", cy - 1))).with(at(cy, ve)) },
     ]
 }
 

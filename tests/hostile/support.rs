@@ -29,26 +29,35 @@ pub struct Fx {
     pub signed: SignedManifest,
     /// `signed` as compact JSON.
     pub manifest: Vec<u8>,
+    /// The round the submission is for, and the global version it was trained from.
+    pub cycle: u64,
+    pub version: u64,
 }
 
 impl Fx {
     pub fn new() -> Self {
         let cfg = LocalnetConfig::default();
+        let global = init_state_dict(&cfg.model, 1);
+        Self::at(cfg, KEY, CYCLE, VERSION, global)
+    }
+
+    /// The honest submission of `key` (`Hotkey::dev`) for `cycle`, trained from `global` (the
+    /// model of global version `version`).
+    pub fn at(cfg: LocalnetConfig, key: &str, cycle: u64, version: u64, global: StateDict) -> Self {
         assert_eq!(
             cfg.model,
             ModelConfig::tiny(),
             "the corpus is for the tiny model"
         );
-        let global = init_state_dict(&cfg.model, 1);
         let mut sd = extract_group(&cfg.model, &global, 0);
         for t in sd.values_mut() {
             for (i, v) in t.data.iter_mut().enumerate() {
                 *v += 1e-3 * ((i % 7) as f32 - 3.0);
             }
         }
-        let key = Hotkey::dev(KEY);
+        let key = Hotkey::dev(key);
         let shard = encode_safetensors(&sd);
-        let signed = sign(&key, &shard, 0, CYCLE);
+        let signed = sign_for(&key, &shard, 0, cycle, version);
         let manifest = serde_json::to_vec(&signed).unwrap();
         let fx = Self {
             cfg,
@@ -58,6 +67,8 @@ impl Fx {
             shard,
             signed,
             manifest,
+            cycle,
+            version,
         };
         assert_eq!(
             fx.hand_built(|_| {}),
@@ -69,7 +80,22 @@ impl Fx {
 
     /// The key's own manifest of `shard` for group 0 of the round (what `submission make` signs).
     pub fn signed_for(&self, shard: &[u8]) -> Vec<u8> {
-        serde_json::to_vec(&sign(&self.key, shard, 0, CYCLE)).unwrap()
+        serde_json::to_vec(&self.sign_as(&self.key, shard, 0, self.cycle)).unwrap()
+    }
+
+    /// `key`'s signed manifest of `shard` for `group` and `cycle`, at this fixture's version.
+    pub fn sign_as(&self, key: &Hotkey, shard: &[u8], group: u16, cycle: u64) -> SignedManifest {
+        sign_for(key, shard, group, cycle, self.version)
+    }
+
+    /// Every flag of this fixture's round: its cycle, its version, its model.
+    pub fn round_flags(&self) -> Flags {
+        Flags {
+            cycle: Some(self.cycle),
+            version: Some(self.version),
+            model: true,
+            max_shard_bytes: None,
+        }
     }
 
     /// The honest state dict after `f`, canonically encoded.
@@ -116,7 +142,12 @@ impl Fx {
 
     /// What a validator's Intake knows of the honest submission: the round and the commitment.
     pub fn validator_view(&self) -> Expected {
-        round(self.key.public(), self.signed.manifest.binding_hash())
+        Expected {
+            cycle: Some(self.cycle),
+            global_version: Some(self.version),
+            hotkey: Some(self.key.public()),
+            committed: Some(self.signed.manifest.binding_hash()),
+        }
     }
 
     pub fn spec(&self, group: u16) -> ShardSpec {
@@ -140,11 +171,15 @@ pub fn round(committer: [u8; 32], committed: Hash32) -> Expected {
 
 /// `key`'s signed manifest of `shard` for `group` and `cycle` (global version [`VERSION`]).
 pub fn sign(key: &Hotkey, shard: &[u8], group: u16, cycle: u64) -> SignedManifest {
+    sign_for(key, shard, group, cycle, VERSION)
+}
+
+fn sign_for(key: &Hotkey, shard: &[u8], group: u16, cycle: u64, version: u64) -> SignedManifest {
     let m = Manifest {
         hotkey: key.public(),
         group,
         cycle,
-        global_version: VERSION,
+        global_version: version,
         content_hash: blake2b_256(shard),
     };
     SignedManifest::sign(m, key)
@@ -159,16 +194,6 @@ pub struct Flags {
     pub model: bool,
     /// `--config` with this `pol.max_shard_bytes`.
     pub max_shard_bytes: Option<usize>,
-}
-
-/// Every flag of a known round: its cycle, its version, its model.
-pub fn round_flags() -> Flags {
-    Flags {
-        cycle: Some(CYCLE),
-        version: Some(VERSION),
-        model: true,
-        max_shard_bytes: None,
-    }
 }
 
 /// One hostile submission and the verdict it must get.
