@@ -16,6 +16,7 @@ mod http;
 mod intake;
 mod localnet;
 mod metrics;
+mod model_cmd;
 mod node;
 mod publisher;
 mod report;
@@ -276,6 +277,20 @@ enum ModelCmd {
         out: PathBuf,
     },
     /// Print parameters per part and per expert group, and the content hash, as JSON.
+    /// Mean next-token cross-entropy (no auxiliary loss) and per-row losses of a Hugging Face
+    /// DeepSeek-V2 model directory (config.json and safetensors, one file or sharded; f32, f16
+    /// or bf16) on rows of token ids: a JSON array of arrays.
+    Loss {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        tokens: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        /// Print the result as one JSON object (otherwise a line of text).
+        #[arg(long)]
+        json: bool,
+    },
     Inspect {
         file: PathBuf,
         /// Expert groups the experts are split into (contiguous).
@@ -639,6 +654,26 @@ fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
                 bytes.len(),
                 i.hash
             );
+            Ok(())
+        }
+        ModelCmd::Loss {
+            model,
+            tokens,
+            backend,
+            json,
+        } => {
+            let r = model_cmd::loss(model, tokens, (*backend).into())?;
+            if *json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "loss {:.6} over {} tokens in {} rows ({})",
+                    r.loss,
+                    r.tokens,
+                    r.rows.len(),
+                    r.backend
+                );
+            }
             Ok(())
         }
         ModelCmd::Inspect { file, groups } => {

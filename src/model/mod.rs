@@ -11,6 +11,7 @@
 //! the same code runs on burn's Flex CPU backend and on wgpu.
 
 mod config;
+pub mod dsv2;
 mod forward;
 mod inspect;
 

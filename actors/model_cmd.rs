@@ -1,0 +1,75 @@
+//! `connito model loss`: the mean next-token cross-entropy of a Hugging Face DeepSeek-V2 model
+//! directory on rows of token ids, so a conversion or a checkpoint can be checked against
+//! another framework.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use burn::tensor::{Int, Tensor, TensorData};
+use connito::config::Backend;
+use connito::model::dsv2::{Routing, forward, row_losses, weights};
+use connito::model::to_params;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct LossReport {
+    /// Mean over every predicted token of every row (no auxiliary loss).
+    pub loss: f64,
+    /// Each row's mean over its predicted tokens (a row of `n` ids predicts `n − 1`).
+    pub rows: Vec<f64>,
+    pub tokens: usize,
+    pub backend: String,
+}
+
+/// Reads `tokens` (a JSON array of arrays of token ids, each at least 2 long) and evaluates
+/// the model in `model_dir` on them, one row at a time.
+pub fn loss(model_dir: &Path, tokens: &Path, backend: Backend) -> anyhow::Result<LossReport> {
+    let (cfg, sd) = weights::load_dir(model_dir, &Routing::all())
+        .with_context(|| format!("loading the model in {}", model_dir.display()))?;
+    let text =
+        std::fs::read_to_string(tokens).with_context(|| format!("reading {}", tokens.display()))?;
+    let rows: Vec<Vec<u64>> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a JSON array of arrays of token ids",
+            tokens.display()
+        )
+    })?;
+    anyhow::ensure!(!rows.is_empty(), "{} holds no rows", tokens.display());
+    for (i, r) in rows.iter().enumerate() {
+        anyhow::ensure!(
+            r.len() >= 2,
+            "row {i} has {} tokens; at least 2 are needed",
+            r.len()
+        );
+        if let Some(t) = r.iter().find(|t| **t >= cfg.vocab_size as u64) {
+            anyhow::bail!(
+                "row {i} holds token {t}, outside the vocabulary of {}",
+                cfg.vocab_size
+            );
+        }
+    }
+    let device = crate::backend::device(backend).map_err(anyhow::Error::msg)?;
+    let params = to_params(&sd, &device);
+    let mut out = vec![];
+    for r in &rows {
+        let ids: Vec<i64> = r.iter().map(|t| *t as i64).collect();
+        let inputs = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, r.len()]), &device);
+        let logits = forward(&cfg, &params, inputs.clone(), &Routing::all()).logits;
+        let l: f32 = row_losses(logits, inputs).into_scalar();
+        out.push(f64::from(l));
+    }
+    let counts: Vec<usize> = rows.iter().map(|r| r.len() - 1).collect();
+    let tokens: usize = counts.iter().sum();
+    let loss = out
+        .iter()
+        .zip(&counts)
+        .map(|(l, n)| l * *n as f64)
+        .sum::<f64>()
+        / tokens as f64;
+    Ok(LossReport {
+        loss,
+        rows: out,
+        tokens,
+        backend: format!("{backend:?}").to_lowercase(),
+    })
+}
