@@ -291,11 +291,26 @@ enum ModelCmd {
         #[arg(long)]
         json: bool,
     },
+    /// A model file of the current model (FILE): parameters per part and group, hash. Or a
+    /// DeepSeek-V2 model (`--preset` or `--model DIR`): parameters and memory of the full model
+    /// and of one expert group's partial model (`--group` of `--groups`, or `--assignment`).
     Inspect {
-        file: PathBuf,
+        file: Option<PathBuf>,
         /// Expert groups the experts are split into (contiguous).
         #[arg(long, default_value_t = 2)]
         groups: usize,
+        /// DeepSeek-V2 preset: tiny, small, deepseek-v2-lite.
+        #[arg(long, conflicts_with_all = ["file", "model"])]
+        preset: Option<String>,
+        /// A Hugging Face DeepSeek-V2 directory (only its config.json is read).
+        #[arg(long, conflicts_with = "file")]
+        model: Option<PathBuf>,
+        /// The expert group of the partial model (contiguous, of --groups).
+        #[arg(long, default_value_t = 0)]
+        group: usize,
+        /// SN102's expert_assignment.json for the group, instead of a contiguous range.
+        #[arg(long)]
+        assignment: Option<PathBuf>,
     },
 }
 
@@ -676,7 +691,24 @@ fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ModelCmd::Inspect { file, groups } => {
+        ModelCmd::Inspect {
+            file,
+            groups,
+            preset,
+            model,
+            group,
+            assignment,
+        } => {
+            let Some(file) = file else {
+                let r = model_cmd::inspect_dsv2(
+                    preset.as_deref(),
+                    model.as_deref(),
+                    (*group, *groups),
+                    assignment.as_deref(),
+                )?;
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(());
+            };
             let bytes =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let sd = connito::tensors::decode_safetensors(&bytes)

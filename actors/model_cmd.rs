@@ -1,3 +1,4 @@
+//! `connito model inspect` of a DeepSeek-V2 model (parameters and memory, full and partial), and
 //! `connito model loss`: the mean next-token cross-entropy of a Hugging Face DeepSeek-V2 model
 //! directory on rows of token ids, so a conversion or a checkpoint can be checked against
 //! another framework.
@@ -7,7 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use burn::tensor::{Int, Tensor, TensorData};
 use connito::config::Backend;
-use connito::model::dsv2::{Routing, forward, row_losses, weights};
+use connito::model::dsv2::{DsConfig, Routing, forward, parameter_counts, row_losses, weights};
 use connito::model::to_params;
 use serde::Serialize;
 
@@ -71,5 +72,70 @@ pub fn loss(model_dir: &Path, tokens: &Path, backend: Backend) -> anyhow::Result
         rows: out,
         tokens,
         backend: format!("{backend:?}").to_lowercase(),
+    })
+}
+
+/// Parameters and weight memory of one model.
+#[derive(Debug, Serialize)]
+pub struct Size {
+    pub parameters: usize,
+    pub routed_expert_parameters: usize,
+    pub bytes_f32: usize,
+    pub bytes_bf16: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    pub full: Size,
+    /// The partial model of one expert group: every shared weight and the group's experts.
+    pub partial: Size,
+    pub group: String,
+}
+
+fn size(cfg: &DsConfig, routing: &Routing) -> Size {
+    let (parameters, routed) = parameter_counts(cfg, routing);
+    Size {
+        parameters,
+        routed_expert_parameters: routed,
+        bytes_f32: 4 * parameters,
+        bytes_bf16: 2 * parameters,
+    }
+}
+
+/// The sizes of a DeepSeek-V2 model from a preset or a model directory's config.json.
+pub fn inspect_dsv2(
+    preset: Option<&str>,
+    model: Option<&Path>,
+    (group, groups): (usize, usize),
+    assignment: Option<&Path>,
+) -> anyhow::Result<Inspection> {
+    let cfg = match (preset, model) {
+        (Some(p), _) => DsConfig::preset(p)?,
+        (None, Some(dir)) => {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            DsConfig::from_hf_json(&text).with_context(|| format!("{}", path.display()))?
+        }
+        (None, None) => anyhow::bail!("give a model FILE, --preset or --model DIR"),
+    };
+    let (routing, name) = match assignment {
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            (
+                Routing::from_assignment_json(&cfg, &text)?,
+                f.display().to_string(),
+            )
+        }
+        None => (
+            Routing::contiguous(&cfg, group, groups)?,
+            format!("{group} of {groups} contiguous"),
+        ),
+    };
+    Ok(Inspection {
+        full: size(&cfg, &Routing::all()),
+        partial: size(&cfg, &routing),
+        group: name,
     })
 }

@@ -120,3 +120,48 @@ fn model_loss_cli_matches_transformers_and_refuses_bad_rows() {
         assert!(err.contains(phrase), "{rows}: {err}");
     }
 }
+
+/// `connito model inspect --model DIR` sizes the full model and one group's partial model.
+#[test]
+fn model_inspect_sizes_a_partial_model() {
+    // Four experts, two per token: two groups of two.
+    let dir = fixtures().into_iter().find(|d| d.ends_with("plain")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let assignment = tmp.path().join("expert_assignment.json");
+    std::fs::write(
+        &assignment,
+        r#"{"1": [[0, 3], [1, 1]], "2": [[0, 2], [1, 0]]}"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_connito"))
+            .args(["model", "inspect", "--model"])
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (cfg, sd) = weights::load_dir(&dir, &Routing::all()).unwrap();
+    let total: usize = sd.values().map(|t| t.data.len()).sum();
+    let contiguous = run(&["--groups", "2"]);
+    assert_eq!(contiguous["full"]["parameters"], total);
+    let by_file = run(&["--assignment", assignment.to_str().unwrap()]);
+    assert_eq!(
+        by_file["partial"], contiguous["partial"],
+        "two experts per MoE layer either way"
+    );
+    let expert = 3 * cfg.moe_intermediate_size * cfg.hidden_size;
+    let moe_layers = (0..cfg.num_hidden_layers)
+        .filter(|l| cfg.is_moe_layer(*l))
+        .count();
+    assert_eq!(
+        contiguous["partial"]["routed_expert_parameters"],
+        moe_layers * (cfg.n_routed_experts / 2) * expert
+    );
+}
