@@ -125,7 +125,10 @@ fn model_loss_cli_matches_transformers_and_refuses_bad_rows() {
 #[test]
 fn model_inspect_sizes_a_partial_model() {
     // Four experts, two per token: two groups of two.
-    let dir = fixtures().into_iter().find(|d| d.ends_with("plain")).unwrap();
+    let dir = fixtures()
+        .into_iter()
+        .find(|d| d.ends_with("plain"))
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let assignment = tmp.path().join("expert_assignment.json");
     std::fs::write(

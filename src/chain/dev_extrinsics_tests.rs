@@ -3,7 +3,7 @@ use parity_scale_codec::{Compact, Encode};
 use super::super::super::DevChainConfig;
 use super::super::super::extrinsic::{Era, sign};
 use super::super::super::rpc::NodeView;
-use super::super::tests::run;
+use super::super::tests::{reopen, run};
 use super::*;
 use crate::submission::Hotkey;
 
@@ -320,7 +320,7 @@ fn a_body_past_the_best_block_is_dropped_at_open() {
         };
         store.put(BODIES, &key(&[2]), &ghost).unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     let c = DevChain::open(DevChainConfig::default(), store, 1, 0).unwrap();
     assert_eq!(c.best().0, 1);
     c.produce_block().unwrap();

@@ -201,7 +201,7 @@ fn restarted_chain_continues_at_the_same_block() {
         store.flush().unwrap();
         (head.hash, c.block_hash_of(51), c.block_hash_of(0))
     };
-    let c = DevChain::open(cfg(), Store::open(dir.path()).unwrap(), 123, 0).unwrap();
+    let c = DevChain::open(cfg(), reopen(dir.path()), 123, 0).unwrap();
     let b = run(c.best_block()).unwrap();
     assert_eq!(b.number, 52);
     let after = (b.hash, c.block_hash_of(51), c.block_hash_of(0));
@@ -571,7 +571,7 @@ fn pending_commits_and_the_extrinsic_log_survive_a_restart() {
         store.flush().unwrap();
         v
     };
-    let c = DevChain::open(cr_cfg(), Store::open(dir.path()).unwrap(), 1, 0).unwrap();
+    let c = DevChain::open(cr_cfg(), reopen(dir.path()), 1, 0).unwrap();
     assert_eq!(run(c.best_block()).unwrap().number, 8);
     assert_eq!(
         run(c.weight_commits(102, &v.public())).unwrap(),
@@ -622,4 +622,19 @@ fn state_saved_before_commit_reveal_still_loads() {
         run(c.set_weights(&v, 102, vec![1], vec![1], 0)),
         Err(ChainError::SettingWeightsTooFast { .. })
     ));
+}
+
+/// Opens a store just closed in this process: sled's background flusher can hold the file
+/// lock for a moment after the last handle is dropped, so retry (bounded) on that alone.
+pub(crate) fn reopen(dir: &std::path::Path) -> Store {
+    for _ in 0..100 {
+        match Store::open(dir) {
+            Ok(s) => return s,
+            Err(e) if format!("{e:?}").contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the store's lock was not released within 5 s")
 }
