@@ -79,18 +79,19 @@ fn every_fixture_agrees_with_transformers() {
     }
 }
 
-/// `connito model loss` on a fixture gives `transformers`' loss; bad rows are refused.
+/// `connito model loss` on a fixture gives `transformers`' loss on the CPU and on wgpu (Vulkan;
+/// lavapipe in CI); bad rows are refused.
 #[test]
 fn model_loss_cli_matches_transformers_and_refuses_bad_rows() {
     let dir = fixtures().into_iter().next_back().unwrap();
     let exp: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let run = |rows: &str| {
+    let run_on = |rows: &str, backend: &str| {
         let f = tmp.path().join("rows.json");
         std::fs::write(&f, rows).unwrap();
         std::process::Command::new(env!("CARGO_BIN_EXE_connito"))
-            .args(["model", "loss", "--json", "--model"])
+            .args(["model", "loss", "--json", "--backend", backend, "--model"])
             .arg(&dir)
             .arg("--tokens")
             .arg(&f)
@@ -98,16 +99,19 @@ fn model_loss_cli_matches_transformers_and_refuses_bad_rows() {
             .output()
             .unwrap()
     };
-    let out = run(&exp["input_ids"].to_string());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let d = (r["loss"].as_f64().unwrap() - exp["loss"].as_f64().unwrap()).abs();
-    assert!(d < 1e-4, "{r} against {}", exp["loss"]);
-    assert_eq!(r["rows"].as_array().unwrap().len(), 2);
+    for backend in ["cpu", "wgpu"] {
+        let out = run_on(&exp["input_ids"].to_string(), backend);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let d = (r["loss"].as_f64().unwrap() - exp["loss"].as_f64().unwrap()).abs();
+        assert!(d < 1e-4, "{backend}: {r} against {}", exp["loss"]);
+        assert_eq!(r["rows"].as_array().unwrap().len(), 2);
+    }
+    let run = |rows: &str| run_on(rows, "cpu");
     for (rows, phrase) in [
         ("[[1]]", "at least 2"),
         ("[[1, 64]]", "outside the vocabulary"),
