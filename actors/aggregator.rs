@@ -263,21 +263,21 @@ fn collateral(
     group: u16,
     shard: &StateDict,
 ) -> Option<String> {
-    round.seed?; // an unscored round has no batches to compare on
+    let seed = round.seed?; // an unscored round has no batches to compare on
     with_candidate(params, global, shard, &ctx.device, |cand| {
-        collateral_of(ctx, round, cand, group)
+        collateral_of(ctx, round, seed, cand, group)
     })
 }
 
-/// [`collateral`] of the merged model `cand`.
+/// [`collateral`] of the merged model `cand`, on the batches of the round's `seed`.
 fn collateral_of(
     ctx: &Ctx,
     round: &RoundRecord,
+    seed: u64,
     cand: &connito::model::Params,
     group: u16,
 ) -> Option<String> {
     let cfg = &ctx.cfg;
-    let seed = round.seed?;
     for (h, domain) in cfg.domains.iter().enumerate() {
         let h = h as u16;
         let Some(base) = round.baseline.get(&h).filter(|_| h != group) else {

@@ -1,7 +1,6 @@
 //! `connito bench pol`: a validator's evaluation capacity. One global model is put on the device
-//! once; each candidate's group experts are swapped in place of the model's (as the Evaluator
-//! does) and swapped back after it is evaluated on
-//! the round's batches. Prints evaluations per minute and the process's peak resident memory
+//! once; each candidate's group experts replace the model's in place (as the Evaluator does),
+//! are evaluated on the round's batches, and are swapped back. Prints evaluations per minute and the process's peak resident memory
 //! while the candidates are evaluated, against the size of one global model.
 
 use std::time::Instant;

@@ -276,7 +276,6 @@ enum ModelCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print parameters per part and per expert group, and the content hash, as JSON.
     /// Mean next-token cross-entropy (no auxiliary loss) and per-row losses of a Hugging Face
     /// DeepSeek-V2 model directory (config.json and safetensors, one file or sharded; f32, f16
     /// or bf16) on rows of token ids: a JSON array of arrays.

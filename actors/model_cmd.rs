@@ -111,12 +111,7 @@ pub fn inspect_dsv2(
 ) -> anyhow::Result<Inspection> {
     let cfg = match (preset, model) {
         (Some(p), _) => DsConfig::preset(p)?,
-        (None, Some(dir)) => {
-            let path = dir.join("config.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            DsConfig::from_hf_json(&text).with_context(|| format!("{}", path.display()))?
-        }
+        (None, Some(dir)) => weights::read_config(dir)?,
         (None, None) => anyhow::bail!("give a model FILE, --preset or --model DIR"),
     };
     let (routing, name) = match assignment {

@@ -117,11 +117,16 @@ fn mlp_shapes(pre: &str, h: usize, width: usize, m: &mut BTreeMap<String, Vec<us
     m.insert(format!("{pre}.down_proj.weight"), vec![h, width]);
 }
 
+/// Reads a model directory's `config.json`.
+pub fn read_config(dir: &Path) -> Result<DsConfig, WeightsError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+    Ok(DsConfig::from_hf_json(&text)?)
+}
+
 /// Reads `dir/config.json` and the weights beside it, as a partial model where `routing` says.
 pub fn load_dir(dir: &Path, routing: &Routing) -> Result<(DsConfig, StateDict), WeightsError> {
-    let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| io(&cfg_path, e))?;
-    let cfg = DsConfig::from_hf_json(&text)?;
+    let cfg = read_config(dir)?;
     let sd = load_weights(dir, &cfg, routing)?;
     Ok((cfg, sd))
 }
