@@ -46,6 +46,8 @@ pub enum CorpusError {
     },
     #[error("text corpus {0} was named in the config but not loaded")]
     NotLoaded(PathBuf),
+    #[error(transparent)]
+    Docs(#[from] super::DocsError),
 }
 
 /// A text corpus: where it comes from and, once loaded, its chunks.

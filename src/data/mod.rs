@@ -1,4 +1,6 @@
-//! Domains of training data (generated tasks and text corpora) and batching into byte tokens.
+//! Domains of training data (generated tasks, byte text corpora, tokenized document corpora)
+//! and batching into token rows. Generated domains and text corpora are bytes as tokens (tiny
+//! presets); document corpora are tokenized with a Hugging Face tokenizer.
 //!
 //! A sample is a pure function of `(domain, seed, index)`. Whether a sample is held out is a
 //! function of its *content* hash, so the same text can never be both a training and a held-out
@@ -8,9 +10,12 @@
 //! space that only the round seed names.
 
 mod corpus;
+mod docs;
 mod generated;
+mod parquet_docs;
 
 pub use corpus::{CHUNK_BYTES, CorpusError, MAX_FILE_BYTES, TextCorpus};
+pub use docs::{DocCorpus, DocsError, DocsSpec, MAX_DOC_BYTES};
 pub use generated::MAX_SAMPLE_BYTES;
 
 use std::borrow::Cow;
@@ -21,7 +26,9 @@ use crate::rng::{SplitMix64, mix};
 use crate::tensors::blake2b_256;
 
 /// A domain: generated from a seed, or text read from files. In TOML a generated domain is its
-/// name (`"arithmetic"`), a corpus is a table naming a file or directory (`{ text = "docs/" }`).
+/// name (`"arithmetic"`), a byte corpus is a table naming a file or directory
+/// (`{ text = "docs/" }`), a document corpus names its files and tokenizer
+/// (`{ docs = { path = "c4/", tokenizer = "tokenizer.json", text_column = "text" } }`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
@@ -33,6 +40,8 @@ pub enum Domain {
     Brackets,
     /// Chunks of the text of a file or of every file under a directory.
     Text(TextCorpus),
+    /// Documents of JSON-lines or Parquet files, tokenized with a Hugging Face tokenizer.
+    Docs(DocCorpus),
 }
 
 impl Domain {
@@ -42,6 +51,7 @@ impl Domain {
             Domain::Sorting => "sorting".into(),
             Domain::Brackets => "brackets".into(),
             Domain::Text(c) => format!("text:{}", c.path().display()),
+            Domain::Docs(c) => format!("docs:{}", c.spec().path.display()),
         }
     }
 
@@ -51,6 +61,7 @@ impl Domain {
             Domain::Sorting => 2,
             Domain::Brackets => 3,
             Domain::Text(c) => c.tag(),
+            Domain::Docs(c) => c.tag(),
         }
     }
 
@@ -59,6 +70,7 @@ impl Domain {
     pub fn load(&self, base: &std::path::Path, heldout_every: u64) -> Result<Self, CorpusError> {
         match self {
             Domain::Text(c) => Ok(Domain::Text(c.load(base, heldout_every)?)),
+            Domain::Docs(c) => Ok(Domain::Docs(c.load(base, heldout_every)?)),
             other => Ok(other.clone()),
         }
     }
@@ -67,6 +79,7 @@ impl Domain {
     pub fn unloaded_corpus(&self) -> Option<&std::path::Path> {
         match self {
             Domain::Text(c) if !c.is_loaded() => Some(c.path()),
+            Domain::Docs(c) if !c.is_loaded() => Some(&c.spec().path),
             _ => None,
         }
     }
@@ -79,8 +92,10 @@ impl Domain {
     /// The sample at `index` for this seed.
     pub fn sample_bytes(&self, seed: u64, index: u64) -> Cow<'_, [u8]> {
         let key = mix(&[seed, self.tag(), index]);
-        if let Domain::Text(c) = self {
-            return Cow::Borrowed(c.chunk(key));
+        match self {
+            Domain::Text(c) => return Cow::Borrowed(c.chunk(key)),
+            Domain::Docs(c) => return Cow::Borrowed(c.doc(key).as_bytes()),
+            _ => {}
         }
         Cow::Owned(self.generate(key).into_bytes())
     }
@@ -91,7 +106,9 @@ impl Domain {
             Domain::Arithmetic => generated::arithmetic(&mut r),
             Domain::Sorting => generated::sorting(&mut r),
             Domain::Brackets => generated::brackets(&mut r),
-            Domain::Text(_) => unreachable!("text samples are chunks, not generated"),
+            Domain::Text(_) | Domain::Docs(_) => {
+                unreachable!("corpus samples are read, not generated")
+            }
         }
     }
 
@@ -102,7 +119,25 @@ impl Domain {
             Domain::Arithmetic => Some(generated::arithmetic_bits()),
             Domain::Sorting => Some(generated::sorting_bits()),
             Domain::Brackets => Some(generated::brackets_bits()),
-            Domain::Text(_) => None,
+            Domain::Text(_) | Domain::Docs(_) => None,
+        }
+    }
+
+    /// Token ids this domain's rows use are below this: 256 for bytes, the tokenizer's
+    /// vocabulary for a loaded document corpus (`None` before it is loaded).
+    pub fn vocab(&self) -> Option<usize> {
+        match self {
+            Domain::Docs(c) => c.vocab(),
+            _ => Some(256),
+        }
+    }
+
+    /// The tokens of a sample's content: its bytes, or for a document corpus its document
+    /// tokenized.
+    pub fn tokens(&self, content: &[u8]) -> Vec<u32> {
+        match self {
+            Domain::Docs(c) => c.encode(&String::from_utf8_lossy(content)),
+            _ => content.iter().map(|b| u32::from(*b)).collect(),
         }
     }
 }
@@ -184,14 +219,21 @@ impl Sampler {
         }
     }
 
-    /// A batch made by concatenating samples into each row until it is full.
+    /// The next sample of this split as tokens ([`Domain::tokens`]).
+    pub fn next_sample_tokens(&mut self) -> Vec<u32> {
+        let content = self.next_sample_bytes();
+        self.domain.tokens(&content)
+    }
+
+    /// A batch made by packing samples into each row until it is full (`seq_len + 1` tokens;
+    /// a sample's tokens beyond the row are dropped).
     pub fn next_batch(&mut self, rows: usize, seq_len: usize) -> TokenBatch {
         let width = seq_len + 1;
         let mut tokens = Vec::with_capacity(rows * width);
         for _ in 0..rows {
             let mut row: Vec<u32> = Vec::with_capacity(width + 32);
             while row.len() < width {
-                row.extend(self.next_sample_bytes().into_iter().map(u32::from));
+                row.extend(self.next_sample_tokens());
             }
             tokens.extend_from_slice(&row[..width]);
         }
