@@ -105,7 +105,8 @@ impl Actor for Aggregator {
     }
 }
 
-/// Held-out loss of `model` per group on the fixed benchmark batches.
+/// Held-out loss of `model` per group on the fixed benchmark batches: each group's partial
+/// model on its own domain, the model its miners train and its candidates are scored on.
 pub fn heldout_losses(ctx: &Ctx, model: &StateDict) -> BTreeMap<u16, f64> {
     let cfg = &ctx.cfg;
     cfg.domains
@@ -113,7 +114,11 @@ pub fn heldout_losses(ctx: &Ctx, model: &StateDict) -> BTreeMap<u16, f64> {
         .enumerate()
         .map(|(g, d)| {
             let b = round_batches(cfg, d, BENCHMARK_SEED);
-            (g as u16, eval_loss(&cfg.model, model, &b, &ctx.device))
+            let routing = cfg.model.routing(Some(g as u16));
+            (
+                g as u16,
+                eval_loss(&cfg.model, model, &b, &routing, &ctx.device),
+            )
         })
         .collect()
 }
@@ -253,8 +258,10 @@ fn collect_garbage(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     Ok(())
 }
 
-/// Why merging `shard` (of `group`) would hurt another group: its held-out loss on the round's
-/// batches rises by more than `pol.merge_tolerance` over the round's baseline.
+/// Why merging `shard` (of `group`) would hurt another group: the whole model's loss on that
+/// group's round batches rises by more than `pol.merge_tolerance`. Both losses are of the whole
+/// model (every expert routable): in a group's own partial model another group's experts never
+/// run, so only the whole model can show the harm.
 fn collateral(
     ctx: &Ctx,
     round: &RoundRecord,
@@ -264,37 +271,34 @@ fn collateral(
     shard: &StateDict,
 ) -> Option<String> {
     let seed = round.seed?; // an unscored round has no batches to compare on
-    with_candidate(params, global, shard, &ctx.device, |cand| {
-        collateral_of(ctx, round, seed, cand, group)
-    })
-}
-
-/// [`collateral`] of the merged model `cand`, on the batches of the round's `seed`.
-fn collateral_of(
-    ctx: &Ctx,
-    round: &RoundRecord,
-    seed: u64,
-    cand: &connito::model::Params,
-    group: u16,
-) -> Option<String> {
     let cfg = &ctx.cfg;
-    for (h, domain) in cfg.domains.iter().enumerate() {
-        let h = h as u16;
-        let Some(base) = round.baseline.get(&h).filter(|_| h != group) else {
-            continue;
-        };
-        let b = round_batches(cfg, domain, seed);
-        let loss = mean_loss(&batch_losses(&cfg.model, cand, &b, &ctx.device));
-        // A non-finite loss is a refusal too.
-        let rise = loss - base;
-        if rise.is_nan() || rise > cfg.pol.merge_tolerance {
-            return Some(format!(
-                "raises group {h}'s held-out loss from {base:.4} to {loss:.4} (tolerance {})",
-                cfg.pol.merge_tolerance
-            ));
-        }
-    }
-    None
+    let whole = cfg.model.routing(None);
+    let others: Vec<(u16, Vec<connito::data::TokenBatch>)> = cfg
+        .domains
+        .iter()
+        .enumerate()
+        .map(|(h, d)| (h as u16, d))
+        .filter(|(h, _)| *h != group && round.baseline.contains_key(h))
+        .map(|(h, d)| (h, round_batches(cfg, d, seed)))
+        .collect();
+    let loss = |p: &connito::model::Params, b: &[connito::data::TokenBatch]| {
+        mean_loss(&batch_losses(&cfg.model, p, b, &whole, &ctx.device))
+    };
+    let base: Vec<f64> = others.iter().map(|(_, b)| loss(params, b)).collect();
+    with_candidate(params, global, shard, &ctx.device, |cand| {
+        others.iter().zip(base).find_map(|((h, b), base)| {
+            let after = loss(cand, b);
+            // A non-finite loss is a refusal too.
+            let rise = after - base;
+            (rise.is_nan() || rise > cfg.pol.merge_tolerance).then(|| {
+                format!(
+                    "raises group {h}'s held-out loss (whole model) from {base:.4} to {after:.4} \
+                     (tolerance {})",
+                    cfg.pol.merge_tolerance
+                )
+            })
+        })
+    })
 }
 
 async fn commit_model(ctx: &Ctx, cycle: u64, phase: Phase) -> Result<(), ActorProcessingErr> {

@@ -107,8 +107,9 @@ mod tests {
         let batch =
             Sampler::new(Domain::Brackets, 4, Split::Heldout, 8, 0).next_batch(4, cfg.seq_len);
         let cpu = Device::flex();
-        let l_cpu: f32 = loss_on_batch(&cfg, &to_params(&sd, &cpu), &batch, &cpu).into_scalar();
-        let l_gpu: f32 = loss_on_batch(&cfg, &to_params(&sd, &gpu), &batch, &gpu).into_scalar();
+        let r = cfg.routing(None);
+        let l_cpu: f32 = loss_on_batch(&cfg, &to_params(&sd, &cpu), &batch, &r, &cpu).into_scalar();
+        let l_gpu: f32 = loss_on_batch(&cfg, &to_params(&sd, &gpu), &batch, &r, &gpu).into_scalar();
         assert!(
             ((l_cpu - l_gpu) / l_cpu).abs() < 1e-4,
             "cpu {l_cpu} vs wgpu {l_gpu}"

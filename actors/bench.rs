@@ -31,8 +31,9 @@ pub struct BenchOpts {
     pub steps: usize,
 }
 
-/// Times `steps` training steps of group 0 (a miner's job: only that group's experts train) and
-/// `steps` forward passes with the loss (a validator's job), after one untimed warm-up of each.
+/// Times `steps` training steps of group 0's partial model (a miner's job: only that group's
+/// experts train) and `steps` forward passes of it with the loss (a validator's job), after one
+/// untimed warm-up of each.
 pub fn run(o: &BenchOpts) -> anyhow::Result<ModelBench> {
     let cfg = ModelConfig::preset(&o.preset)?;
     let sd = init_state_dict(&cfg, 1);
@@ -67,10 +68,12 @@ pub fn run(o: &BenchOpts) -> anyhow::Result<ModelBench> {
     let train_tokens_per_s = (o.steps * tokens) as f64 / t.elapsed().as_secs_f64();
 
     let p = to_params(&sd, &o.device);
-    let _: f32 = loss_on_batch(&cfg, &p, &batches[0], &o.device).into_scalar();
+    // A validator scores group 0's partial model.
+    let routing = cfg.routing(Some(0));
+    let _: f32 = loss_on_batch(&cfg, &p, &batches[0], &routing, &o.device).into_scalar();
     let t = Instant::now();
     for b in &batches[1..] {
-        let _: f32 = loss_on_batch(&cfg, &p, b, &o.device).into_scalar();
+        let _: f32 = loss_on_batch(&cfg, &p, b, &routing, &o.device).into_scalar();
     }
     let eval_tokens_per_s = (o.steps * tokens) as f64 / t.elapsed().as_secs_f64();
     Ok(ModelBench {

@@ -66,7 +66,8 @@ pub fn run(
     );
     let rss_before_bytes = reset_peak_rss();
     let mut params = to_params(&global, device);
-    let base = batch_losses(&cfg, &params, &batches, device);
+    let routing = |i: usize| cfg.routing(Some((i % cfg.n_groups) as u16));
+    let base = batch_losses(&cfg, &params, &batches, &routing(0), device);
     eprintln!(
         "bench pol: {preset} on {backend}: baseline {:.4}; {candidates} candidates",
         base[0]
@@ -74,7 +75,7 @@ pub fn run(
     let t = Instant::now();
     for (i, shard) in shards.iter().enumerate() {
         let l = with_candidate(&mut params, &global, shard, device, |p| {
-            batch_losses(&cfg, p, &batches, device)
+            batch_losses(&cfg, p, &batches, &routing(i), device)
         });
         eprintln!(
             "bench pol: candidate {}/{candidates} loss {:.4} ({:.1} s so far)",

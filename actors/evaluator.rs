@@ -143,7 +143,14 @@ fn evaluate_round(ctx: &Ctx, cycle: u64, seed: Seed) -> Result<(), ActorProcessi
         let g = g as u16;
         let batches = round_batches(&ctx.cfg, domain, seed.value);
         let baseline = timed(ctx, || {
-            batch_losses(&ctx.cfg.model, &global.params, &batches, &ctx.device)
+            let routing = ctx.cfg.model.routing(Some(g));
+            batch_losses(
+                &ctx.cfg.model,
+                &global.params,
+                &batches,
+                &routing,
+                &ctx.device,
+            )
         });
         round.baseline.insert(g, connito::pol::mean_loss(&baseline));
         let history = credited_deltas(ctx, cycle, g, &global.sd)?;
@@ -330,8 +337,9 @@ impl Candidate<'_> {
         let (ctx, cfg) = (self.ctx, &self.ctx.cfg);
         let (batches, global) = (self.batches, &mut *self.global);
         let losses = timed(ctx, || {
+            let routing = cfg.model.routing(Some(sub.group));
             with_candidate(&mut global.params, &global.sd, shard, &ctx.device, |p| {
-                batch_losses(&cfg.model, p, batches, &ctx.device)
+                batch_losses(&cfg.model, p, batches, &routing, &ctx.device)
             })
         });
         let s = judge(self.baseline, &losses, &cfg.pol.margin());

@@ -268,13 +268,18 @@ enum BenchCmd {
 enum ModelCmd {
     /// Write a freshly initialized model (seeded, deterministic) as safetensors.
     Init {
-        /// `tiny` (tests, localnet) or `small` (20-50 M parameters).
+        /// `tiny` (tests, localnet), `small` (about 39 M parameters) or `deepseek-v2-lite`.
         #[arg(long, default_value = "tiny")]
         preset: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A safetensors file; with --hf, a Hugging Face model directory.
         #[arg(long)]
         out: PathBuf,
+        /// Write a Hugging Face directory (config.json + model.safetensors, f32) that
+        /// transformers' DeepseekV2ForCausalLM loads (benches/dsv2_torch.py reads it).
+        #[arg(long)]
+        hf: bool,
     },
     /// Mean next-token cross-entropy (no auxiliary loss) and per-row losses of a Hugging Face
     /// DeepSeek-V2 model directory (config.json and safetensors, one file or sharded; f32, f16
@@ -655,12 +660,23 @@ fn bench_yuma(cmd: &BenchCmd) -> anyhow::Result<()> {
 
 fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
     match cmd {
-        ModelCmd::Init { preset, seed, out } => {
+        ModelCmd::Init {
+            preset,
+            seed,
+            out,
+            hf,
+        } => {
             let cfg = connito::model::ModelConfig::preset(preset)?;
             let sd = connito::model::init_state_dict(&cfg, *seed);
             let bytes = connito::tensors::encode_safetensors(&sd);
-            std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            let i = connito::model::inspect(&sd, cfg.n_experts, cfg.n_groups);
+            if *hf {
+                use connito::model::dsv2::weights::{StoreDtype, save_dir};
+                save_dir(out, &cfg.arch, &sd, StoreDtype::F32)?;
+            } else {
+                std::fs::write(out, &bytes)
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            let i = connito::model::inspect(&sd, cfg.arch.n_routed_experts, cfg.n_groups);
             eprintln!(
                 "wrote {} ({} parameters, {} bytes, hash {})",
                 out.display(),

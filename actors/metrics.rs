@@ -78,7 +78,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         "connito_aggregator_heldout_loss",
-        "Held-out loss of the global model per group (nats)",
+        "Held-out loss of the global model per group: the group's partial model (nats)",
     ),
     (
         "connito_publisher_commits_total",

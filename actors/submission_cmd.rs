@@ -311,9 +311,10 @@ pub fn run_pol(cmd: PolCmd) -> anyhow::Result<()> {
         .context("the config has no domain for this group: pass the validator's --config")?;
     let batches = round_batches(&cfg, domain, parts.seed);
     let mut params = to_params(&global, &device);
-    let base = batch_losses(&cfg.model, &params, &batches, &device);
+    let routing = cfg.model.routing(Some(sub.group));
+    let base = batch_losses(&cfg.model, &params, &batches, &routing, &device);
     let cand = with_candidate(&mut params, &global, &shard, &device, |p| {
-        batch_losses(&cfg.model, p, &batches, &device)
+        batch_losses(&cfg.model, p, &batches, &routing, &device)
     });
     let s = judge(&base, &cand, &cfg.pol.margin());
     let diff = base

@@ -10,7 +10,7 @@ use connito::config::LocalnetConfig;
 use connito::data::{Sampler, Split};
 use connito::store::{Store, key};
 use connito::tensors::{decode_safetensors, encode_safetensors, state_dict_hash};
-use connito::train::{GroupTrainer, load_run, save_run};
+use connito::train::{RunOptions, TrainRun};
 use serde::Serialize;
 
 const TREE: &str = "train_checkpoints";
@@ -73,89 +73,69 @@ pub fn run(o: &TrainOpts) -> anyhow::Result<TrainSummary> {
     std::fs::create_dir_all(&o.data_dir)
         .with_context(|| format!("creating {}", o.data_dir.display()))?;
     let store = Store::open(&o.data_dir.join("state"))?;
-    let k = key(&[o.group as u64]);
-    let saved = load_run(&store, TREE, &k, start)?;
-    let resumed_from = saved.as_ref().map(|s| s.checkpoint.steps);
-    let (mut tr, cursor, mut attempts) = match saved {
-        Some(s) => {
-            eprintln!(
-                "train: resuming group {} at step {} from the checkpoint in {}",
-                o.group,
-                s.checkpoint.steps,
-                o.data_dir.display()
-            );
-            let tr = GroupTrainer::restore(
-                &cfg.model,
-                &cfg.train,
-                &global,
-                o.group,
-                &o.device,
-                &s.checkpoint,
-            );
-            (tr, s.cursor, s.attempts as u64)
-        }
-        None => (
-            GroupTrainer::new(&cfg.model, &cfg.train, &global, o.group, &o.device),
-            0,
-            0,
-        ),
+    let opts = RunOptions {
+        model: &cfg.model,
+        train: &cfg.train,
+        global: &global,
+        group: o.group,
+        device: &o.device,
+        budget: o.steps,
+        checkpoint_every: o.checkpoint_every,
+        store: &store,
+        tree: TREE,
+        key: key(&[o.group as u64]),
+        start,
     };
-    let mut sampler = Sampler::new(
-        cfg.domains[o.group as usize].clone(),
-        cfg.seed,
-        Split::Train,
-        cfg.pol.heldout_every,
-        cursor,
-    );
-    let mut skipped = attempts - tr.steps;
-    let mut last = None;
+    let domain = cfg.domains[o.group as usize].clone();
+    let mut run = TrainRun::start_or_resume(opts, |cursor| {
+        Sampler::new(
+            domain,
+            cfg.seed,
+            Split::Train,
+            cfg.pol.heldout_every,
+            cursor.unwrap_or(0),
+        )
+    })?;
+    if let Some(step) = run.resumed_from {
+        eprintln!(
+            "train: resuming group {} at step {step} from the checkpoint in {}",
+            o.group,
+            o.data_dir.display()
+        );
+    }
     let t = Instant::now();
     let mut tokens = 0usize;
-    while tr.steps < o.steps {
-        let s = tr.run(&mut sampler, 1)[0];
-        attempts += 1;
-        if s.skipped {
-            skipped += 1;
-        } else {
-            last = Some(s.loss);
+    while !run.done() {
+        let out = run.step()?;
+        let s = out.stats;
+        if !s.skipped {
             tokens += s.tokens;
         }
-        if tr.steps.is_multiple_of(10) || tr.steps == o.steps {
+        let step = run.steps();
+        if !s.skipped && (step.is_multiple_of(10) || run.done()) {
             eprintln!(
-                "train: step {}/{} loss {:.4} aux {:.3} lr {:.2e} {:.0} tokens/s",
-                tr.steps,
+                "train: step {step}/{} loss {:.4} aux {:.3} lr {:.2e} {:.0} tokens/s",
                 o.steps,
                 s.loss,
                 s.aux_loss,
-                tr.lr(),
+                run.trainer.lr(),
                 tokens as f64 / t.elapsed().as_secs_f64().max(1e-9)
             );
         }
-        if o.checkpoint_every > 0 && !s.skipped && tr.steps.is_multiple_of(o.checkpoint_every) {
-            save_run(
-                &store,
-                TREE,
-                &k,
-                &tr,
-                start,
-                sampler.cursor,
-                attempts as usize,
-            )?;
-            eprintln!("train: checkpoint at step {}", tr.steps);
-        }
-        if attempts > o.steps * 4 + 100 {
-            anyhow::bail!("{skipped} of {attempts} steps were not finite; giving up");
+        if out.checkpointed {
+            eprintln!("train: checkpoint at step {step}");
         }
     }
+    let tr = &run.trainer;
     let shard = tr.shard();
     let bytes = encode_safetensors(&shard);
     std::fs::write(&o.out, &bytes).with_context(|| format!("writing {}", o.out.display()))?;
     Ok(TrainSummary {
         group: o.group,
         steps: tr.steps,
-        resumed_from,
-        skipped_steps: skipped,
-        last_loss: last,
+        resumed_from: run.resumed_from,
+        skipped_steps: run.skipped(),
+        last_loss: run.last_loss,
         shard: o.out.clone(),
         shard_hash: hex::encode(state_dict_hash(&shard)),
     })

@@ -14,7 +14,7 @@ use connito::rng::mix;
 use connito::store::key;
 use connito::submission::Commitment;
 use connito::tensors::{StateDict, blake2b_256, decode_canonical, hash_u64};
-use connito::train::{GroupTrainer, load_run, save_run};
+use connito::train::{BatchSource, RunOptions, TrainRun};
 
 const CHECKPOINTS: &str = "trainer_checkpoints";
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -226,7 +226,8 @@ impl Source {
         if role == Role::HeldoutTrainer {
             let block = crate::adversary::seed_block(&ctx.clock, cycle);
             let guess = crate::adversary::guessed_round_seed(cfg.seed, block, cycle);
-            return Source::Fixed(crate::evaluator::round_batches(cfg, domain, guess), 0);
+            let rows = crate::evaluator::round_batches(cfg, domain, guess);
+            return Source::Fixed(rebatch(&rows, cfg.train.batch_rows), 0);
         }
         // The data order is the miner's own: honest miners of one group differ.
         let seed = mix(&[cfg.seed, hotkey_seed(ctx)]);
@@ -239,14 +240,35 @@ impl Source {
         );
         Source::Stream(s)
     }
+}
 
-    fn step(&mut self, tr: &mut GroupTrainer) -> connito::train::StepStats {
+/// The rows of `batches` regrouped into batches of `rows` rows (the last may be smaller): the
+/// heldout-trainer steps with the same batch size as an honest miner.
+fn rebatch(batches: &[TokenBatch], rows: usize) -> Vec<TokenBatch> {
+    let Some(first) = batches.first() else {
+        return vec![];
+    };
+    let width = first.seq_len + 1;
+    let all: Vec<u32> = batches.iter().flat_map(|b| b.tokens.clone()).collect();
+    all.chunks(rows.max(1) * width)
+        .map(|c| TokenBatch {
+            rows: c.len() / width,
+            seq_len: first.seq_len,
+            tokens: c.to_vec(),
+        })
+        .collect()
+}
+
+impl BatchSource for Source {
+    fn next_batches(&mut self, n: usize, rows: usize, seq_len: usize) -> Vec<TokenBatch> {
         match self {
-            Source::Stream(s) => tr.run(s, 1)[0],
-            Source::Fixed(b, i) => {
-                *i += 1;
-                tr.step(&b[(*i - 1) % b.len()])
-            }
+            Source::Stream(s) => s.next_batches(n, rows, seq_len),
+            Source::Fixed(b, i) => (0..n)
+                .map(|_| {
+                    *i += 1;
+                    b[(*i - 1) % b.len()].clone()
+                })
+                .collect(),
         }
     }
 
@@ -257,9 +279,9 @@ impl Source {
         }
     }
 
-    fn probe(&self, rows: usize, seq_len: usize) -> TokenBatch {
+    fn peek(&self, rows: usize, seq_len: usize) -> TokenBatch {
         match self {
-            Source::Stream(s) => s.clone().next_batch(rows, seq_len),
+            Source::Stream(s) => s.peek(rows, seq_len),
             Source::Fixed(b, i) => b[*i % b.len()].clone(),
         }
     }
@@ -277,28 +299,28 @@ fn train_steps(
 ) -> Result<(StateDict, u64, Option<f32>), ActorProcessingErr> {
     let cfg = &ctx.cfg;
     // Each cycle continues further into the training stream, so data is not repeated.
-    let mut cursor = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
-    let ck_key = key(&[cycle]);
-    // tree `trainer_checkpoints`, key [cycle]: where a run continues after a crash.
-    let saved = load_run(&ctx.store, CHECKPOINTS, &ck_key, version)?;
-    let mut n = 0;
-    let mut tr = match &saved {
-        Some(c) => {
-            cursor = c.cursor;
-            n = c.attempts;
-            tracing::info!(daemon = %ctx.daemon, cycle, step = c.checkpoint.steps, "resuming training from checkpoint");
-            GroupTrainer::restore(
-                &cfg.model,
-                &cfg.train,
-                global,
-                group,
-                &ctx.device,
-                &c.checkpoint,
-            )
-        }
-        None => GroupTrainer::new(&cfg.model, &cfg.train, global, group, &ctx.device),
+    let base = cycle * (cfg.max_steps_per_cycle * cfg.train.batch_rows * 8) as u64;
+    let opts = RunOptions {
+        model: &cfg.model,
+        train: &cfg.train,
+        global,
+        group,
+        device: &ctx.device,
+        budget: cfg.max_steps_per_cycle as u64,
+        checkpoint_every: cfg.checkpoint_every_steps as u64,
+        store: &ctx.store,
+        // tree `trainer_checkpoints`, key [cycle]: where a run continues after a crash.
+        tree: CHECKPOINTS,
+        key: key(&[cycle]),
+        start: version,
     };
-    let mut sampler = Source::new(ctx, role, group, cycle, cursor);
+    let mut run = TrainRun::start_or_resume(opts, |cursor| {
+        Source::new(ctx, role, group, cycle, cursor.unwrap_or(base))
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(step) = run.resumed_from {
+        tracing::info!(daemon = %ctx.daemon, cycle, step, "resuming training from checkpoint");
+    }
     let loss_g = ctx.metrics.gauge("connito_trainer_loss", &[]);
     let tokens = ctx.metrics.counter("connito_trainer_tokens_total", &[]);
     let ok = ctx
@@ -311,37 +333,24 @@ fn train_steps(
     let aux_g = ctx.metrics.gauge("connito_trainer_aux_loss", &[]);
     let started = std::time::Instant::now();
     let mut trained_tokens = 0usize;
-    ctx.metrics
-        .gauge("connito_trainer_learning_rate", &[])
-        .set(tr.lr());
-    let mut last = None;
-    while n < cfg.max_steps_per_cycle && !stop.load(Ordering::Relaxed) {
-        let s = sampler.step(&mut tr);
-        n += 1;
+    let lr = ctx.metrics.gauge("connito_trainer_learning_rate", &[]);
+    lr.set(run.trainer.lr());
+    while !run.done() && !stop.load(Ordering::Relaxed) {
+        let s = run.step().map_err(|e| e.to_string())?.stats;
         if s.skipped {
             skipped.increment(1);
             continue;
         }
+        let n = run.steps();
         ok.increment(1);
         tokens.increment(s.tokens as u64);
         loss_g.set(s.loss as f64);
         grad_norm.set(s.grad_norm as f64);
         aux_g.set(s.aux_loss as f64);
+        lr.set(run.trainer.lr());
         trained_tokens += s.tokens;
-        last = Some(s.loss);
         if n % 50 == 1 {
-            let probe = sampler.probe(cfg.train.batch_rows, cfg.model.seq_len);
-            for (l, layer) in tr.expert_load(&probe).iter().enumerate() {
-                for (e, f) in layer.iter().enumerate() {
-                    let (l, e) = (l.to_string(), e.to_string());
-                    ctx.metrics
-                        .gauge(
-                            "connito_trainer_expert_load",
-                            &[("layer", &l), ("expert", &e)],
-                        )
-                        .set(*f);
-                }
-            }
+            report_expert_load(ctx, cfg, &run.expert_load());
         }
         if n % 50 == 0 {
             let tokens_per_s = trained_tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -352,23 +361,46 @@ fn train_steps(
                 of = cfg.max_steps_per_cycle,
                 loss = s.loss,
                 tokens_per_s = tokens_per_s.round(),
-                lr = tr.lr(),
+                lr = run.trainer.lr(),
                 "training"
             );
         }
-        let every = cfg.checkpoint_every_steps;
-        if every > 0 && n % every == 0 {
-            save_run(
-                &ctx.store,
-                CHECKPOINTS,
-                &ck_key,
-                &tr,
-                version,
-                sampler.cursor(),
-                n,
-            )?;
+    }
+    let (n, last) = (run.steps(), run.last_loss);
+    tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
+    Ok((run.trainer.shard(), n, last))
+}
+
+/// The expert-load gauges, labelled with the model's layer and expert ids.
+fn report_expert_load(ctx: &Ctx, cfg: &connito::config::LocalnetConfig, load: &[Vec<f64>]) {
+    for (l, layer) in cfg.model.moe_layers().zip(load) {
+        for (e, f) in layer.iter().enumerate() {
+            let (l, e) = (l.to_string(), e.to_string());
+            ctx.metrics
+                .gauge(
+                    "connito_trainer_expert_load",
+                    &[("layer", &l), ("expert", &e)],
+                )
+                .set(*f);
         }
     }
-    tracing::info!(daemon = %ctx.daemon, cycle, steps = n, loss = ?last, "training done");
-    Ok((tr.shard(), n as u64, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebatch_keeps_every_row_in_order() {
+        let b = |start: u32| TokenBatch {
+            rows: 2,
+            seq_len: 2,
+            tokens: (start..start + 6).collect(),
+        };
+        let out = rebatch(&[b(0), b(6), b(12)], 4);
+        assert_eq!(out.iter().map(|b| b.rows).collect::<Vec<_>>(), [4, 2]);
+        let all: Vec<u32> = out.iter().flat_map(|b| b.tokens.clone()).collect();
+        assert_eq!(all, (0..18).collect::<Vec<_>>());
+        assert!(rebatch(&[], 4).is_empty());
+    }
 }

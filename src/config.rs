@@ -427,6 +427,19 @@ impl LocalnetConfig {
         if let Some(p) = self.domains.iter().find_map(|d| d.unloaded_corpus()) {
             return Err(crate::data::CorpusError::NotLoaded(p.to_path_buf()).into());
         }
+        self.model
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("model: {e}")))?;
+        for (g, d) in self.domains.iter().enumerate() {
+            let vocab = self.model.arch.vocab_size;
+            if let Some(v) = d.vocab().filter(|v| *v > vocab) {
+                return inv(format!(
+                    "domains[{g}] ({}) produces token ids up to {v}, beyond the model's \
+                     vocab_size {vocab}",
+                    d.name()
+                ));
+            }
+        }
         if self.domains.len() != self.model.n_groups {
             return inv(format!(
                 "domains lists {} domains but the model has {} expert groups (one domain per group)",
@@ -606,5 +619,39 @@ mod tests {
             cfg.validate(),
             Err(ConfigError::Corpus(crate::data::CorpusError::NotLoaded(_)))
         ));
+    }
+
+    #[test]
+    fn a_document_corpus_needs_a_model_vocabulary_as_large_as_its_tokenizer() {
+        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/data");
+        let domains = "domains = [\"arithmetic\", \
+            { docs = { path = \"docs.jsonl.gz\", tokenizer = \"tokenizer.json\" } }]\n";
+        let at = |extra: &str| {
+            LocalnetConfig::from_toml_at(&format!("{domains}{extra}"), std::path::Path::new(base))
+        };
+        let e = at("").unwrap_err();
+        assert!(
+            e.to_string().contains("beyond the model's vocab_size 256"),
+            "{e}"
+        );
+        let cfg = at("[model]\npreset = \"tiny\"\nn_groups = 2\nseq_len = 32\n\
+                      [model.hf]\nvocab_size = 512\n")
+        .unwrap();
+        match &cfg.domains[1] {
+            Domain::Docs(c) => assert_eq!(c.size().unwrap().1, 60),
+            other => panic!("group 1 should be documents, got {other:?}"),
+        }
+        let e = at("[model]\npreset = \"tiny\"\nn_groups = 2\nseq_len = 32\n\
+                    [model.hf]\nvocab_size = 512\n")
+        .map(|_| ())
+        .and_then(|_| {
+            LocalnetConfig::from_toml_at(
+                "domains = [\"arithmetic\", { docs = { path = \"docs.jsonl\", \
+                     tokenizer = \"tokenizer.json\", column = \"x\" } }]",
+                std::path::Path::new(base),
+            )
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
     }
 }

@@ -9,13 +9,13 @@ use crate::tensors::StateDict;
 pub fn genesis_model(cfg: &LocalnetConfig) -> StateDict {
     let mut sd = init_state_dict(&cfg.model, cfg.seed);
     if cfg.genesis_router_gain > 0.0 {
-        let texts: Vec<Vec<u8>> = cfg
+        let texts: Vec<Vec<u32>> = cfg
             .domains
             .iter()
             .map(|d| {
                 let mut s =
                     Sampler::new(d.clone(), cfg.seed, Split::Train, cfg.pol.heldout_every, 0);
-                (0..200).flat_map(|_| s.next_sample_bytes()).collect()
+                (0..200).flat_map(|_| s.next_sample_tokens()).collect()
             })
             .collect();
         warm_start_router(

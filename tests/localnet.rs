@@ -179,11 +179,32 @@ fn adversaries_earn_nothing() {
         ("slow-server", "fetch_failed"),
         ("ssrf", "bad_location"),
         ("stale", "stale_manifest"),
-        ("replayer", "near_duplicate"),
     ];
     for (role, verdict) in expected {
         assert_eq!(miner(last, role)[0]["verdict"], verdict, "{role}: {last}");
     }
+    // The replayer resubmits its victim's shard of the cycle before: a near-duplicate of it
+    // wherever that shard was credited (scored above 0). An uncredited one is just another
+    // submission, scored (and paid) like any other: nothing, as checked above.
+    for w in rs.windows(2) {
+        let victim = miner(&w[0], "honest")
+            .into_iter()
+            .find(|m| m["group"] == 0)
+            .unwrap();
+        if victim["score"].as_f64().unwrap_or(0.0) > 0.0 {
+            let r = miner(&w[1], "replayer")[0];
+            assert_eq!(
+                r["verdict"], "near_duplicate",
+                "cycle {}: {r}",
+                w[1]["cycle"]
+            );
+        }
+    }
+    assert!(
+        rs.iter()
+            .any(|r| miner(r, "replayer")[0]["verdict"] == "near_duplicate"),
+        "the replayer was never caught"
+    );
     for r in &rs {
         let status = r["weights_status"].as_str().unwrap_or("none");
         assert!(

@@ -118,7 +118,7 @@ fn bench_model_prints_the_promised_json() {
     assert_eq!(v["preset"], "tiny");
     assert_eq!(v["backend"], "cpu");
     assert_eq!(v["threads"], 1);
-    assert_eq!(v["params"], 117_360);
+    assert_eq!(v["params"], 233_520);
     assert!(v["train_tokens_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["eval_tokens_per_s"].as_f64().unwrap() > 0.0);
 }

@@ -11,8 +11,8 @@ use crate::tensors::{StateDict, state_dict_hash};
 pub struct Inspection {
     pub tensors: usize,
     pub parameters: usize,
-    /// Parameters by part: `embeddings`, `attention`, `router`, `norms`, `lm_head`, `experts`,
-    /// `shared_expert`.
+    /// Parameters by part: `embeddings`, `attention`, `router`, `norms`, `lm_head`, `experts`
+    /// (routed), `shared_experts`, `dense_mlp` (the dense layers' MLPs).
     pub parts: BTreeMap<String, usize>,
     /// Expert parameters by expert group (given the number of groups).
     pub groups: BTreeMap<u16, usize>,
@@ -23,10 +23,12 @@ pub struct Inspection {
 fn part_of(name: &str) -> &'static str {
     if name.contains(".mlp.experts.") {
         "experts"
-    } else if name.contains(".mlp.shared_expert.") {
-        "shared_expert"
+    } else if name.contains(".mlp.shared_experts.") {
+        "shared_experts"
     } else if name.contains(".mlp.gate.") {
         "router"
+    } else if name.contains(".mlp.") {
+        "dense_mlp"
     } else if name.contains("self_attn") {
         "attention"
     } else if name.contains("embed") {
@@ -69,32 +71,25 @@ mod tests {
     #[test]
     fn parts_and_groups_add_up() {
         let cfg = ModelConfig::tiny();
+        let a = &cfg.arch;
         let sd = init_state_dict(&cfg, 1);
-        let i = inspect(&sd, cfg.n_experts, cfg.n_groups);
+        let i = inspect(&sd, a.n_routed_experts, cfg.n_groups);
         assert_eq!(i.parts.values().sum::<usize>(), i.parameters);
         assert_eq!(i.groups.values().sum::<usize>(), i.parts["experts"]);
         assert_eq!(i.groups.len(), cfg.n_groups);
-        let per_expert = 3 * cfg.d_model * cfg.d_expert * cfg.n_layers;
+        let moe = cfg.moe_layers().count();
+        let per_expert = 3 * a.hidden_size * a.moe_intermediate_size * moe;
         assert_eq!(i.groups[&0], per_expert * cfg.experts_per_group());
-        assert_eq!(i.parts["embeddings"], cfg.vocab * cfg.d_model);
-        assert!(!i.parts.contains_key("other"));
-        assert!(!i.parts.contains_key("shared_expert"));
-    }
-
-    #[test]
-    fn a_shared_expert_is_its_own_part_in_no_group() {
-        let cfg = ModelConfig {
-            shared_expert: true,
-            ..ModelConfig::tiny()
-        };
-        let sd = init_state_dict(&cfg, 1);
-        let i = inspect(&sd, cfg.n_experts, cfg.n_groups);
         assert_eq!(
-            i.parts["shared_expert"],
-            3 * cfg.d_model * cfg.d_expert * cfg.n_layers
+            i.parts["shared_experts"],
+            3 * a.hidden_size * a.shared_width() * moe
         );
-        assert_eq!(i.groups.values().sum::<usize>(), i.parts["experts"]);
-        assert_eq!(i.parts.values().sum::<usize>(), i.parameters);
+        assert_eq!(i.parts["embeddings"], a.vocab_size * a.hidden_size);
+        assert_eq!(
+            i.parts["dense_mlp"],
+            3 * a.hidden_size * a.intermediate_size * a.first_k_dense_replace
+        );
+        assert!(!i.parts.contains_key("other"));
     }
 
     #[test]

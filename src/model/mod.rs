@@ -1,24 +1,20 @@
-//! A small decoder-only mixture-of-experts language model on burn.
+//! The model: the DeepSeek-V2 family ([`dsv2`]) as a deployment uses it.
 //!
-//! Byte-level vocabulary, rotary positions, pre-norm (RMSNorm) blocks of causal multi-head
-//! attention and an MoE feed-forward: a top-k softmax router over `n_experts` SwiGLU experts
-//! (tokens are dispatched only to their top-k experts), an optional shared expert, and a
-//! Switch-style load-balancing auxiliary loss. Experts are partitioned into `n_groups` contiguous
-//! expert groups; miners train one group each.
-//!
-//! Parameters are plain named tensors (Hugging Face names, `[out, in]` layout), so the model,
-//! a group shard and the outer-optimizer state are all [`StateDict`]s. The device is an argument:
-//! the same code runs on burn's Flex CPU backend and on wgpu.
+//! [`ModelConfig`] names the architecture (a preset, optionally with Hugging Face config keys),
+//! its split into contiguous expert groups and the row length. Parameters are plain named
+//! tensors with Hugging Face's names (`[out, in]` layout), so the model, a group shard and the
+//! outer-optimizer state are all [`StateDict`]s. A miner trains, and a validator scores, one
+//! group as a partial model: the same tensors, with tokens routed only to the group's experts
+//! ([`ModelConfig::routing`]). The device is an argument: the same code runs on burn's Flex CPU
+//! backend, on wgpu and on CUDA.
 
+mod batch;
 mod config;
 pub mod dsv2;
-mod forward;
 mod inspect;
 
-pub use config::{ModelConfig, ModelError};
-pub use forward::{
-    Params, batch_tensors, expert_load, forward, forward_logits, loss_on_batch, losses_on_batch,
-};
+pub use batch::{BatchLoss, Params, batch_inputs, expert_load, loss_on_batch, losses_on_batch};
+pub use config::{ModelConfig, ModelError, ModelSpec};
 pub use inspect::{Inspection, inspect};
 
 use std::collections::BTreeMap;
@@ -35,43 +31,9 @@ pub fn expert_key(layer: usize, expert: usize, tensor: &str) -> String {
     format!("model.layers.{layer}.mlp.experts.{expert}.{tensor}.weight")
 }
 
-/// Name of a tensor of layer `layer`'s shared expert (Qwen2-MoE naming).
-pub fn shared_expert_key(layer: usize, tensor: &str) -> String {
-    format!("model.layers.{layer}.mlp.shared_expert.{tensor}.weight")
-}
-
-/// Expected names and shapes of every parameter.
+/// Expected names and shapes of every parameter of the whole model.
 pub fn param_shapes(cfg: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
-    let (d, v, h) = (cfg.d_model, cfg.vocab, cfg.d_expert);
-    let mut m = BTreeMap::new();
-    m.insert("model.embed_tokens.weight".into(), vec![v, d]);
-    for l in 0..cfg.n_layers {
-        m.insert(format!("model.layers.{l}.input_layernorm.weight"), vec![d]);
-        for p in ["q_proj", "k_proj", "v_proj", "o_proj"] {
-            m.insert(format!("model.layers.{l}.self_attn.{p}.weight"), vec![d, d]);
-        }
-        m.insert(
-            format!("model.layers.{l}.post_attention_layernorm.weight"),
-            vec![d],
-        );
-        m.insert(
-            format!("model.layers.{l}.mlp.gate.weight"),
-            vec![cfg.n_experts, d],
-        );
-        for e in 0..cfg.n_experts {
-            m.insert(expert_key(l, e, "gate_proj"), vec![h, d]);
-            m.insert(expert_key(l, e, "up_proj"), vec![h, d]);
-            m.insert(expert_key(l, e, "down_proj"), vec![d, h]);
-        }
-        if cfg.shared_expert {
-            m.insert(shared_expert_key(l, "gate_proj"), vec![h, d]);
-            m.insert(shared_expert_key(l, "up_proj"), vec![h, d]);
-            m.insert(shared_expert_key(l, "down_proj"), vec![d, h]);
-        }
-    }
-    m.insert("model.norm.weight".into(), vec![d]);
-    m.insert("lm_head.weight".into(), vec![v, d]);
-    m
+    dsv2::weights::expected_shapes(&cfg.arch, &dsv2::Routing::all())
 }
 
 /// Names and shapes of the tensors a group-`g` shard must hold: exactly that group's experts.
@@ -89,6 +51,9 @@ pub fn expert_of(name: &str) -> Option<usize> {
     rest.split('.').next()?.parse().ok()
 }
 
+/// Standard deviation of the initial token embeddings.
+const EMBED_SCALE: f32 = 4.0;
+
 /// A fresh model from a seed: deterministic, scaled normal init (each tensor's stream seeded by
 /// its name), norms at 1.
 pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
@@ -103,7 +68,7 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
                 // The LM head is frozen for miners (only experts train), so it starts wide
                 // enough for the experts to reach sharp next-byte distributions through it.
                 let scale = if name.contains("embed") {
-                    0.5
+                    EMBED_SCALE
                 } else if name == "lm_head.weight" {
                     4.0 / fan_in.sqrt()
                 } else {
@@ -120,57 +85,119 @@ pub fn init_state_dict(cfg: &ModelConfig, seed: u64) -> StateDict {
         .collect()
 }
 
-/// Points each group's router rows at the centroid of its domain's token embeddings (minus the
-/// centroid of all domains), scaled by `gain`, plus a little per-expert noise. A genesis router
-/// warm-started this way sends a domain's tokens mostly to its own expert group, so groups trained
-/// by different miners compose when merged. `domain_text[g]` is sample text of group `g`.
+/// Tokens per domain the warm start fits (the most frequent of those only that domain uses).
+const WARM_TOKENS: usize = 256;
+
+/// Warm-starts every MoE layer's router so that a domain's tokens go to its own expert group in
+/// the whole model (`domain_tokens[g]`: sample tokens of group `g`'s domain). The router reads
+/// the normalized residual stream, which at genesis is mostly the token's embedding (its scale
+/// is [`EMBED_SCALE`]), so each group gets one direction `w_g` in embedding space, fitted by
+/// ridge regression over the normalized embeddings of the tokens only group `g`'s domain uses
+/// (target 1 for its own, 0 for the others'); group `g`'s router rows are `gain · w_g` plus a
+/// little per-expert noise. Trained groups then compose when merged: another group's tokens
+/// seldom reach them. Host arithmetic in a fixed order (f64), so every party gets the same
+/// genesis.
 pub fn warm_start_router(
     cfg: &ModelConfig,
     sd: &mut StateDict,
-    domain_text: &[Vec<u8>],
+    domain_tokens: &[Vec<u32>],
     gain: f32,
     seed: u64,
 ) {
-    let d = cfg.d_model;
-    let embed = &sd["model.embed_tokens.weight"].data;
-    let centroid = |text: &[u8]| {
-        let mut c = vec![0f32; d];
-        let n = text.len().max(1) as f32;
-        for &b in text {
-            for (ci, e) in c
-                .iter_mut()
-                .zip(&embed[b as usize * d..(b as usize + 1) * d])
-            {
-                *ci += e / n;
-            }
-        }
-        c
+    let d = cfg.arch.hidden_size;
+    let unit = |t: u32| -> Vec<f64> {
+        let e = &sd["model.embed_tokens.weight"].data[t as usize * d..(t as usize + 1) * d];
+        let n = e
+            .iter()
+            .map(|x| f64::from(*x).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
+        e.iter().map(|x| f64::from(*x) / n).collect()
     };
-    let cs: Vec<Vec<f32>> = domain_text.iter().map(|t| centroid(t)).collect();
-    let mean: Vec<f32> = (0..d)
-        .map(|i| cs.iter().map(|c| c[i]).sum::<f32>() / cs.len().max(1) as f32)
-        .collect();
-    let dirs: Vec<Vec<f32>> = cs
-        .iter()
-        .map(|c| {
-            let v: Vec<f32> = c.iter().zip(&mean).map(|(a, m)| a - m).collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-            v.iter().map(|x| gain * x / norm).collect()
-        })
-        .collect();
+    let tokens = exclusive_tokens(domain_tokens, cfg.arch.vocab_size);
+    let rows: Vec<Vec<f64>> = tokens.iter().map(|(t, _)| unit(*t)).collect();
+    let dirs = ridge_directions(&rows, &tokens, domain_tokens.len());
     let mut r = SplitMix64::new(mix(&[seed, 0x726f_7574]));
-    for l in 0..cfg.n_layers {
+    for l in cfg.moe_layers().collect::<Vec<_>>() {
         let w = sd
             .get_mut(&format!("model.layers.{l}.mlp.gate.weight"))
             .expect("router exists");
-        for e in 0..cfg.n_experts {
+        for e in 0..cfg.arch.n_routed_experts {
             let g = e / cfg.experts_per_group();
             let Some(dir) = dirs.get(g) else { continue };
             for (i, x) in w.data[e * d..(e + 1) * d].iter_mut().enumerate() {
-                *x = dir[i] + 0.1 * r.normal_f32() / (d as f32).sqrt();
+                *x = gain * dir[i] as f32 + 0.1 * r.normal_f32() / (d as f32).sqrt();
             }
         }
     }
+}
+
+/// The tokens only one domain uses, each with its domain: per domain its [`WARM_TOKENS`] most
+/// frequent (ties to the lower id), in (domain, token) order.
+fn exclusive_tokens(domain_tokens: &[Vec<u32>], vocab: usize) -> Vec<(u32, usize)> {
+    let mut count: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (g, toks) in domain_tokens.iter().enumerate() {
+        for &t in toks.iter().filter(|t| (**t as usize) < vocab) {
+            count
+                .entry(t)
+                .or_insert_with(|| vec![0; domain_tokens.len()])[g] += 1;
+        }
+    }
+    let mut out = vec![];
+    for g in 0..domain_tokens.len() {
+        let mut own: Vec<(usize, u32)> = count
+            .iter()
+            .filter(|(_, c)| c.iter().enumerate().all(|(h, n)| (h == g) == (*n > 0)))
+            .map(|(t, c)| (c[g], *t))
+            .collect();
+        own.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        out.extend(own.into_iter().take(WARM_TOKENS).map(|(_, t)| (t, g)));
+    }
+    out
+}
+
+/// Ridge regression in token space: per group, `w_g = Σ_t a_tg x_t` with
+/// `(X Xᵀ + λI) A = Y`, `Y[t][g] = 1` where token `t` is group `g`'s.
+fn ridge_directions(x: &[Vec<f64>], tokens: &[(u32, usize)], groups: usize) -> Vec<Vec<f64>> {
+    const LAMBDA: f64 = 0.1;
+    let n = x.len();
+    let d = x.first().map_or(0, Vec::len);
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    // Augmented [G + λI | Y], solved by Gauss-Jordan elimination with partial pivoting.
+    let mut m: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            let mut row: Vec<f64> = (0..n).map(|j| dot(&x[i], &x[j])).collect();
+            row[i] += LAMBDA;
+            row.extend((0..groups).map(|g| f64::from(u8::from(tokens[i].1 == g))));
+            row
+        })
+        .collect();
+    for c in 0..n {
+        let p = (c..n)
+            .max_by(|a, b| m[*a][c].abs().total_cmp(&m[*b][c].abs()))
+            .expect("c < n");
+        m.swap(c, p);
+        let pivot = m[c][c];
+        m[c].iter_mut().for_each(|v| *v /= pivot);
+        for i in (0..n).filter(|i| *i != c) {
+            let f = m[i][c];
+            if f != 0.0 {
+                let (pc, pi) = (m[c].clone(), &mut m[i]);
+                pi.iter_mut().zip(&pc).for_each(|(v, w)| *v -= f * w);
+            }
+        }
+    }
+    (0..groups)
+        .map(|g| {
+            let mut w = vec![0f64; d];
+            for (i, xi) in x.iter().enumerate() {
+                let a = m[i][n + g];
+                w.iter_mut().zip(xi).for_each(|(wv, xv)| *wv += a * xv);
+            }
+            w
+        })
+        .collect()
 }
 
 /// Only the tensors of `group`'s experts.
@@ -237,7 +264,8 @@ mod tests {
         let cfg = ModelConfig::tiny();
         let g0 = group_shapes(&cfg, 0);
         let g1 = group_shapes(&cfg, 1);
-        assert_eq!(g0.len(), cfg.n_layers * cfg.experts_per_group() * 3);
+        let moe_layers = cfg.moe_layers().count();
+        assert_eq!(g0.len(), moe_layers * cfg.experts_per_group() * 3);
         assert!(g0.keys().all(|k| !g1.contains_key(k)));
         assert!(
             g0.keys()
@@ -256,6 +284,12 @@ mod tests {
         for (k, t) in &a {
             assert_eq!(&t.shape, &shapes[k]);
         }
+        assert!(
+            a["model.layers.1.self_attn.kv_a_layernorm.weight"]
+                .data
+                .iter()
+                .all(|x| *x == 1.0)
+        );
     }
 
     #[test]
@@ -265,9 +299,13 @@ mod tests {
         let mut sd = init_state_dict(&cfg, 1);
         let text = |d: Domain| {
             (0..50)
-                .map(|i| d.sample(1, i))
-                .collect::<String>()
-                .into_bytes()
+                .flat_map(|i| {
+                    d.sample_bytes(1, i)
+                        .iter()
+                        .map(|b| u32::from(*b))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
         };
         warm_start_router(
             &cfg,
@@ -277,21 +315,24 @@ mod tests {
             1,
         );
         // Routing of the embedding alone: group 0 experts win on arithmetic bytes.
-        let d = cfg.d_model;
+        let d = cfg.arch.hidden_size;
         let e = &sd["model.embed_tokens.weight"].data;
-        let w = &sd["model.layers.0.mlp.gate.weight"].data;
+        let l = cfg.moe_layers().next().unwrap();
+        let w = &sd[&format!("model.layers.{l}.mlp.gate.weight")].data;
         let logit = |b: u8, x: usize| {
             (0..d)
                 .map(|i| e[b as usize * d + i] * w[x * d + i])
                 .sum::<f32>()
+        };
+        let best = |b: u8, r: std::ops::Range<usize>| {
+            r.map(|x| logit(b, x)).fold(f32::NEG_INFINITY, f32::max)
         };
         let batch = Sampler::new(Domain::Arithmetic, 1, Split::Train, 8, 0).next_batch(1, 64);
         let own = batch
             .tokens
             .iter()
             .filter(|t| {
-                logit(**t as u8, 0).max(logit(**t as u8, 1))
-                    > logit(**t as u8, 2).max(logit(**t as u8, 3))
+                best(**t as u8, cfg.group_experts(0)) > best(**t as u8, cfg.group_experts(1))
             })
             .count();
         assert!(
@@ -304,14 +345,17 @@ mod tests {
     #[test]
     fn a_tensors_init_does_not_depend_on_the_others() {
         let plain = init_state_dict(&ModelConfig::tiny(), 4);
-        let shared = ModelConfig {
-            shared_expert: true,
-            ..ModelConfig::tiny()
+        let spec = ModelSpec {
+            hf: [("n_shared_experts".to_string(), serde_json::json!(0))]
+                .into_iter()
+                .collect(),
+            ..ModelSpec::from(ModelConfig::tiny())
         };
-        let with = init_state_dict(&shared, 4);
-        assert_eq!(with.len(), plain.len() + 3 * shared.n_layers);
-        for (k, t) in &plain {
-            assert_eq!(&with[k], t, "{k}");
+        let without = ModelConfig::try_from(spec).unwrap();
+        let fewer = init_state_dict(&without, 4);
+        assert_eq!(fewer.len() + 3 * without.moe_layers().count(), plain.len());
+        for (k, t) in &fewer {
+            assert_eq!(&plain[k], t, "{k}");
         }
     }
 
@@ -322,6 +366,10 @@ mod tests {
             Some(3)
         );
         assert_eq!(expert_of("model.layers.1.mlp.gate.weight"), None);
+        assert_eq!(
+            expert_of("model.layers.1.mlp.shared_experts.up_proj.weight"),
+            None
+        );
     }
 
     #[test]

@@ -23,20 +23,25 @@ pub use screen::{OutOfRange, ScreenConfig, Similarity};
 use burn::tensor::Device;
 
 use crate::data::TokenBatch;
+use crate::model::dsv2::Routing;
 use crate::model::{ModelConfig, Params, loss_on_batch, to_param, to_params};
 use crate::tensors::{Hash32, StateDict};
 
-/// Loss of a model (already on the device) on each batch (forward only, no autodiff).
+/// Loss of a model (already on the device) on each batch under `routing` (forward only, no
+/// autodiff). A group's candidates and baseline are scored on the group's partial model
+/// (`cfg.routing(Some(group))`), as SN102's validators do; the whole model's losses (merge
+/// checks, reports) use `cfg.routing(None)`.
 pub fn batch_losses(
     cfg: &ModelConfig,
     params: &Params,
     batches: &[TokenBatch],
+    routing: &Routing,
     device: &Device,
 ) -> Vec<f64> {
     batches
         .iter()
         .map(|b| {
-            let l: f32 = loss_on_batch(cfg, params, b, device).into_scalar();
+            let l: f32 = loss_on_batch(cfg, params, b, routing, device).into_scalar();
             f64::from(l)
         })
         .collect()
@@ -67,17 +72,19 @@ pub fn with_candidate<R>(
     out
 }
 
-/// Mean loss of a model on batches (`+inf` if any batch loss is not finite).
+/// Mean loss of a model on batches under `routing` (`+inf` if any batch loss is not finite).
 pub fn eval_loss(
     cfg: &ModelConfig,
     model: &StateDict,
     batches: &[TokenBatch],
+    routing: &Routing,
     device: &Device,
 ) -> f64 {
     mean_loss(&batch_losses(
         cfg,
         &to_params(model, device),
         batches,
+        routing,
         device,
     ))
 }

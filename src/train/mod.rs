@@ -1,9 +1,13 @@
-//! The training step of one expert group: only that group's expert tensors get gradients and
-//! updates (AdamW with global-norm clipping, warmup + cosine schedule, gradient accumulation);
-//! everything else is a constant. Non-finite steps change nothing and are reported as skipped.
+//! The training step of one expert group: the group's partial model (tokens routed only to
+//! its experts), where only the group's expert tensors get gradients and updates (AdamW with
+//! global-norm clipping, warmup + cosine schedule, gradient accumulation); everything else is a
+//! constant. Non-finite steps change nothing and are reported as skipped. [`TrainRun`] is the
+//! one training loop (start or resume, step, checkpoint when due) every caller uses.
 
+mod run;
 mod saved;
 
+pub use run::{BatchSource, RunOptions, StepOutcome, TrainError, TrainRun};
 pub use saved::{SavedRun, SavedRunRecord, load_run, save_run};
 
 use std::collections::BTreeMap;
@@ -12,6 +16,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Sampler, TokenBatch};
+use crate::model::dsv2::Routing;
 use crate::model::{ModelConfig, Params, from_params, group_shapes, losses_on_batch, to_params};
 use crate::tensors::StateDict;
 
@@ -36,9 +41,9 @@ pub struct TrainConfig {
     pub min_lr_ratio: f64,
     /// Micro-batches whose gradients are averaged into one optimizer step.
     pub accumulation: usize,
-    /// Weight of the load-balancing auxiliary loss added to the cross-entropy. Its gradient
-    /// reaches only the router, which a miner does not train (the router reads frozen
-    /// embeddings), so for group training it is reported but moves no expert weight.
+    /// Weight of the architecture's auxiliary balance loss (already times `aux_loss_alpha`)
+    /// added to the cross-entropy. 0 (the default) as in SN102's miners, which report it but
+    /// do not train on it.
     pub aux_loss_coef: f64,
 }
 
@@ -56,7 +61,7 @@ impl Default for TrainConfig {
             cosine_steps: 0,
             min_lr_ratio: 0.1,
             accumulation: 1,
-            aux_loss_coef: 0.01,
+            aux_loss_coef: 0.0,
         }
     }
 }
@@ -80,7 +85,7 @@ pub fn lr_at(cfg: &TrainConfig, step: u64) -> f64 {
 pub struct StepStats {
     /// Cross-entropy (nats) averaged over the micro-batches.
     pub loss: f32,
-    /// Load-balancing auxiliary loss (1 = perfectly balanced routing).
+    /// The architecture's auxiliary balance loss (0 where the model has none).
     pub aux_loss: f32,
     pub grad_norm: f32,
     pub tokens: usize,
@@ -104,6 +109,8 @@ pub struct GroupTrainer {
     cfg: ModelConfig,
     tcfg: TrainConfig,
     device: Device,
+    /// The group's partial model: tokens go only to its experts.
+    routing: Routing,
     params: Params,
     trainable: Vec<String>,
     moments: BTreeMap<String, (Tensor<2>, Tensor<2>)>,
@@ -124,6 +131,7 @@ impl GroupTrainer {
             cfg: cfg.clone(),
             tcfg: tcfg.clone(),
             device: device.clone(),
+            routing: cfg.routing(Some(group)),
             params: to_params(global, device),
             trainable,
             moments: BTreeMap::new(),
@@ -150,9 +158,13 @@ impl GroupTrainer {
                 let leaf = self.params[name].clone().autodiff().require_grad();
                 view.insert(name.clone(), leaf);
             }
-            let (loss, aux) = losses_on_batch(&self.cfg, &view, batch, &ad);
+            let out = losses_on_batch(&self.cfg, &view, batch, &self.routing, &ad);
+            let loss = out.loss;
             let l: f32 = loss.clone().inner().into_scalar();
-            let a: f32 = aux.clone().inner().into_scalar();
+            let a: f32 = match &out.aux {
+                Some(aux) => aux.clone().inner().into_scalar(),
+                None => 0.0,
+            };
             loss_value += l / k as f32;
             aux_value += a / k as f32;
             if !l.is_finite() || !a.is_finite() {
@@ -164,10 +176,11 @@ impl GroupTrainer {
                     skipped: true,
                 };
             }
-            let loss = if self.tcfg.aux_loss_coef != 0.0 {
-                loss.add(aux.mul_scalar(self.tcfg.aux_loss_coef))
-            } else {
-                loss
+            let loss = match out.aux {
+                Some(aux) if self.tcfg.aux_loss_coef != 0.0 => {
+                    loss.add(aux.mul_scalar(self.tcfg.aux_loss_coef))
+                }
+                _ => loss,
             };
             let loss = if k > 1 {
                 loss.div_scalar(k as f64)
@@ -307,9 +320,10 @@ impl GroupTrainer {
         lr_at(&self.tcfg, self.steps + 1)
     }
 
-    /// Per layer, the fraction of `batch`'s routing weight each expert gets.
+    /// Per MoE layer, the share of `batch`'s routing slots each expert gets in the group's
+    /// partial model.
     pub fn expert_load(&self, batch: &TokenBatch) -> Vec<Vec<f64>> {
-        crate::model::expert_load(&self.cfg, &self.params, batch, &self.device)
+        crate::model::expert_load(&self.cfg, &self.params, batch, &self.routing, &self.device)
     }
 
     /// The full current model.

@@ -105,7 +105,7 @@ fn header_cases(fx: &Fx) -> Vec<Case> {
 #[rustfmt::skip]
 fn tensor_cases(fx: &Fx) -> Vec<Case> {
     let (k0, k1) = (fx.key_name(0), fx.key_name(1));
-    let g1_key = k0.replace(".experts.0.", ".experts.2.");
+    let g1_key = k0.replace(".experts.0.", ".experts.4.");
     let group1 = encode_safetensors(&extract_group(&fx.cfg.model, &fx.global, 1));
     let edit = |f: &dyn Fn(&mut StateDict)| fx.with_sd(f);
     let shape = |k: &String, s: Vec<usize>| edit(&|sd| sd.get_mut(k).unwrap().shape = s.clone());
@@ -116,8 +116,8 @@ fn tensor_cases(fx: &Fx) -> Vec<Case> {
         c("missing_tensor", edit(&|sd| { sd.remove(&k0); }), Malformed, SIZE),
         c("missing_tensor_padded_to_size", missing_key_at_size(fx), MissingKey, "experts.0.down_proj"),
         c("tensor_renamed_to_group_1", edit(&|sd| { let t = sd.remove(&k0).unwrap(); sd.insert(g1_key.clone(), t); }),
-            UnexpectedKey, "experts.2.down_proj"),
-        c("group_1_shard_for_group_0", group1, UnexpectedKey, "experts.2"),
+            UnexpectedKey, "experts.4.down_proj"),
+        c("group_1_shard_for_group_0", group1, UnexpectedKey, "experts.4"),
         c("transposed", shape(&k1, vec![48, 64]), WrongShape, "[48, 64]"),
         // [6, 8, 64] is a byte longer than [48, 64], [3072] one shorter: the size holds.
         c("rank_3_tensor", edit(&|sd| { sd.get_mut(&k0).unwrap().shape = vec![6, 8, 64]; sd.get_mut(&k1).unwrap().shape = vec![3072]; }),

@@ -19,6 +19,9 @@ const LORA_NORM_EPS: f64 = 1e-6;
 pub struct Output {
     pub logits: Tensor<2>,
     pub aux: Option<Tensor<1>>,
+    /// Per MoE layer (ascending), the share of the batch's routing slots each routed expert got
+    /// (each layer's shares sum to 1).
+    pub loads: Vec<Vec<f64>>,
 }
 
 fn p(params: &Params, name: &str) -> Tensor<2> {
@@ -135,9 +138,16 @@ fn host(x: Tensor<2>) -> Vec<f32> {
         .expect("float tensors read back as f32")
 }
 
+/// What one DeepSeekMoE layer gives: its output, auxiliary loss and expert load.
+struct MoeOut {
+    y: Tensor<2>,
+    aux: Option<Tensor<1>>,
+    load: Vec<f64>,
+}
+
 /// The DeepSeekMoE block of layer `l` on `x [b · t, hidden]`: routed experts (each runs only on
 /// the rows routed to it, in ascending expert order) plus the shared experts; and the layer's
-/// auxiliary loss.
+/// auxiliary loss and expert load.
 fn moe(
     cfg: &DsConfig,
     params: &Params,
@@ -145,7 +155,7 @@ fn moe(
     x: Tensor<2>,
     b: usize,
     routing: &Routing,
-) -> (Tensor<2>, Option<Tensor<1>>) {
+) -> MoeOut {
     let prefix = format!("model.layers.{l}.mlp");
     let [n, _] = x.dims();
     let (e, k) = (cfg.n_routed_experts, routing.top_k(cfg));
@@ -197,7 +207,11 @@ fn moe(
         out = out.select_assign(0, rows, y.mul(g), IndexingUpdateOp::Add);
     }
     let aux = (cfg.aux_loss_alpha > 0.0).then(|| aux_loss(cfg, probs, &chosen, b, k));
-    (out, aux)
+    let mut load = vec![0f64; e];
+    for &c in &chosen {
+        load[c] += 1.0 / chosen.len() as f64;
+    }
+    MoeOut { y: out, aux, load }
 }
 
 /// DeepSeek's balance loss, times `aux_loss_alpha`. Per sequence (`seq_aux`):
@@ -234,18 +248,20 @@ pub fn forward(
     let embed = p(params, "model.embed_tokens.weight");
     let mut x = embed.clone().select(0, inputs.reshape([b * t]));
     let mut aux: Option<Tensor<1>> = None;
+    let mut loads = vec![];
     for l in 0..cfg.num_hidden_layers {
         let w = |name: &str| p(params, &format!("model.layers.{l}.{name}.weight"));
         let h = rms_norm(x.clone(), w("input_layernorm"), cfg.rms_norm_eps);
         x = x.add(attention(cfg, params, l, h, b, &rope));
         let h = rms_norm(x.clone(), w("post_attention_layernorm"), cfg.rms_norm_eps);
         let y = if cfg.is_moe_layer(l) {
-            let (y, a) = moe(cfg, params, l, h, b, routing);
-            aux = match (aux, a) {
+            let m = moe(cfg, params, l, h, b, routing);
+            aux = match (aux, m.aux) {
                 (Some(s), Some(a)) => Some(s.add(a)),
                 (s, a) => s.or(a),
             };
-            y
+            loads.push(m.load);
+            m.y
         } else {
             swiglu(params, &format!("model.layers.{l}.mlp"), h)
         };
@@ -260,6 +276,7 @@ pub fn forward(
     Output {
         logits: linear(x, head),
         aux,
+        loads,
     }
 }
 

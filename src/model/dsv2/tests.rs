@@ -262,7 +262,7 @@ fn weights_round_trip_in_every_dtype_and_bad_files_are_named() {
         &|s| {
             s.insert("model.norm.weight".into(), TensorBlob::zeros(vec![3]));
         },
-        "tensor model.norm.weight has shape [3], the config makes it [64]",
+        "tensor model.norm.weight has shape [3], the config makes it [48]",
     );
     let dir = tempfile::tempdir().unwrap();
     weights::save_dir(dir.path(), &cfg, &sd, StoreDtype::F32).unwrap();
