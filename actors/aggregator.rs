@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use connito::merge::outer_step;
-use connito::model::to_params;
+use connito::model::to_params_as;
 use connito::phase::Phase;
 use connito::pol::{batch_losses, eval_loss, mean_loss, with_candidate};
 use connito::store::key;
@@ -148,7 +148,7 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     let mut round: RoundRecord = ctx.store.get("rounds", &key(&[cycle]))?.unwrap_or_default();
     let mut shards = vec![];
     let mut uids = vec![];
-    let mut params = to_params(&global, &ctx.device);
+    let mut params = to_params_as(&global, &ctx.device, ctx.cfg.model.weight_dtype);
     for (g, (_, _, uid)) in &best {
         let blob = subs[uid].blob.ok_or("accepted submission without blob")?;
         let shard = ctx.store.get_state_dict(&blob)?;

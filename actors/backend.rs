@@ -3,6 +3,7 @@
 use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 use connito::config::Backend;
+use connito::model::WeightDtype;
 
 /// Adapter kinds that are real GPUs (lavapipe and other software rasterizers report `Cpu`).
 pub fn is_real_gpu(kind: burn::tensor::wgpu::wgpu::DeviceType) -> bool {
@@ -45,6 +46,21 @@ fn init_wgpu_once() -> Result<(Device, burn::tensor::wgpu::wgpu::AdapterInfo), S
 /// The device for `backend`. `auto` takes a real GPU through wgpu when there is one, else burn's
 /// Flex CPU backend (a software Vulkan adapter is slower than Flex). No adapter is a clear
 /// error for `wgpu`, never a panic.
+/// [`device`], refused where it cannot store weights as `dtype` (lavapipe has no bf16: a bf16
+/// upload there fails inside the runtime and later results are garbage, so it is an error up
+/// front).
+pub fn device_for(backend: Backend, dtype: WeightDtype) -> Result<Device, String> {
+    let d = device(backend)?;
+    if d.supports_dtype(dtype.float()) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "the {backend:?} device cannot store {} weights; use weight_dtype f16 or f32",
+            dtype.name()
+        ))
+    }
+}
+
 pub fn device(backend: Backend) -> Result<Device, String> {
     match backend {
         Backend::Cpu => Ok(Device::flex()),

@@ -6,15 +6,16 @@ use std::time::Instant;
 use burn::tensor::Device;
 use connito::consensus::{EpochInput, YumaParams, epoch};
 use connito::data::{Domain, Sampler, Split};
-use connito::model::{ModelConfig, init_state_dict, loss_on_batch, to_params};
+use connito::model::{ModelConfig, WeightDtype, init_state_dict, loss_on_batch, to_params_as};
 use connito::train::{GroupTrainer, TrainConfig};
 use serde::Serialize;
 
-/// What `connito bench model --json` prints (the PyTorch twin, benches/moe_torch.py, prints the
+/// What `connito bench model --json` prints (the PyTorch twin, benches/dsv2_torch.py, prints the
 /// same keys).
 #[derive(Debug, Serialize)]
 pub struct ModelBench {
     pub preset: String,
+    pub weight_dtype: String,
     pub backend: String,
     pub threads: usize,
     pub train_tokens_per_s: f64,
@@ -24,6 +25,7 @@ pub struct ModelBench {
 
 pub struct BenchOpts {
     pub preset: String,
+    pub weight_dtype: WeightDtype,
     pub backend_name: String,
     pub device: Device,
     pub threads: usize,
@@ -35,7 +37,10 @@ pub struct BenchOpts {
 /// experts train) and `steps` forward passes of it with the loss (a validator's job), after one
 /// untimed warm-up of each.
 pub fn run(o: &BenchOpts) -> anyhow::Result<ModelBench> {
-    let cfg = ModelConfig::preset(&o.preset)?;
+    let cfg = ModelConfig {
+        weight_dtype: o.weight_dtype,
+        ..ModelConfig::preset(&o.preset)?
+    };
     let sd = init_state_dict(&cfg, 1);
     let params: usize = sd.values().map(|t| t.data.len()).sum();
     let tcfg = TrainConfig {
@@ -67,7 +72,7 @@ pub fn run(o: &BenchOpts) -> anyhow::Result<ModelBench> {
     }
     let train_tokens_per_s = (o.steps * tokens) as f64 / t.elapsed().as_secs_f64();
 
-    let p = to_params(&sd, &o.device);
+    let p = to_params_as(&sd, &o.device, cfg.weight_dtype);
     // A validator scores group 0's partial model.
     let routing = cfg.routing(Some(0));
     let _: f32 = loss_on_batch(&cfg, &p, &batches[0], &routing, &o.device).into_scalar();
@@ -78,6 +83,7 @@ pub fn run(o: &BenchOpts) -> anyhow::Result<ModelBench> {
     let eval_tokens_per_s = (o.steps * tokens) as f64 / t.elapsed().as_secs_f64();
     Ok(ModelBench {
         preset: o.preset.clone(),
+        weight_dtype: o.weight_dtype.name().into(),
         backend: o.backend_name.clone(),
         threads: o.threads,
         train_tokens_per_s,

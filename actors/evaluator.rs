@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use connito::data::{TokenBatch, eval_batches};
-use connito::model::{Params, to_params};
+use connito::model::{Params, to_params_as};
 use connito::phase::Phase;
 use connito::pol::screen::{compare, delta_of};
 use connito::pol::{batch_losses, judge, round_seed, with_candidate};
@@ -124,7 +124,7 @@ struct Global {
 fn evaluate_round(ctx: &Ctx, cycle: u64, seed: Seed) -> Result<(), ActorProcessingErr> {
     let rec = latest_model(&ctx.store)?.ok_or("no global model stored")?;
     let sd = ctx.store.get_state_dict(&rec.hash)?;
-    let params = to_params(&sd, &ctx.device);
+    let params = to_params_as(&sd, &ctx.device, ctx.cfg.model.weight_dtype);
     let mut global = Global { rec, sd, params };
     let mut subs: Vec<SubmissionRecord> = ctx
         .store

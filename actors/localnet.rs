@@ -183,7 +183,8 @@ impl Localnet {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating data dir {}", dir.display()))?;
         eprintln!("connito localnet: data dir {}", dir.display());
-        let device = crate::backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
+        let device = crate::backend::device_for(cfg.backend, cfg.model.weight_dtype)
+            .map_err(anyhow::Error::msg)?;
         let clock = PhaseClock::new(cfg.phases.clone())?;
         let l = clock.cycle_len();
         let chain_store = Store::open(&dir.join("chain")).context(

@@ -190,11 +190,15 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
-    /// Training and evaluation tokens/s of a model preset (compare: benches/moe_torch.py).
+    /// Training and evaluation tokens/s of a model preset's group partial model (compare:
+    /// benches/dsv2_torch.py).
     Model {
-        /// `tiny` or `small`.
+        /// `tiny`, `small` or `deepseek-v2-lite`.
         #[arg(long, default_value = "small")]
         preset: String,
+        /// How frozen weights are stored on the device: f32, bf16 or f16 (compute is f32).
+        #[arg(long, default_value = "f32", value_parser = connito::model::WeightDtype::parse)]
+        weight_dtype: connito::model::WeightDtype,
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendArg,
         /// CPU threads (default: all cores).
@@ -291,6 +295,9 @@ enum ModelCmd {
         tokens: PathBuf,
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendArg,
+        /// How weights are stored on the device: f32, bf16 or f16 (compute is f32).
+        #[arg(long, default_value = "f32", value_parser = connito::model::WeightDtype::parse)]
+        weight_dtype: connito::model::WeightDtype,
         /// Print the result as one JSON object (otherwise a line of text).
         #[arg(long)]
         json: bool,
@@ -491,7 +498,8 @@ fn train_main(cmd: &Cmd) -> anyhow::Result<()> {
     if let Some(b) = backend {
         cfg.backend = (*b).into();
     }
-    let device = backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
+    let device =
+        backend::device_for(cfg.backend, cfg.model.weight_dtype).map_err(anyhow::Error::msg)?;
     let summary = train_cmd::run(&train_cmd::TrainOpts {
         out: out
             .clone()
@@ -543,6 +551,7 @@ async fn devnet_cmd(
 fn bench_model(cmd: &BenchCmd) -> anyhow::Result<()> {
     let BenchCmd::Model {
         preset,
+        weight_dtype,
         backend,
         threads,
         batch_rows,
@@ -560,9 +569,10 @@ fn bench_model(cmd: &BenchCmd) -> anyhow::Result<()> {
         .build_global()
         .context("setting the CPU thread count")?;
     let b: Backend = (*backend).into();
-    let device = backend::device(b).map_err(anyhow::Error::msg)?;
+    let device = backend::device_for(b, *weight_dtype).map_err(anyhow::Error::msg)?;
     let r = bench::run(&bench::BenchOpts {
         preset: preset.clone(),
+        weight_dtype: *weight_dtype,
         backend_name: format!("{b:?}").to_lowercase(),
         device,
         threads,
@@ -690,9 +700,10 @@ fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
             model,
             tokens,
             backend,
+            weight_dtype,
             json,
         } => {
-            let r = model_cmd::loss(model, tokens, (*backend).into())?;
+            let r = model_cmd::loss(model, tokens, (*backend).into(), *weight_dtype)?;
             if *json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

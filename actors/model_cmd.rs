@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use burn::tensor::{Int, Tensor, TensorData};
 use connito::config::Backend;
 use connito::model::dsv2::{DsConfig, Routing, forward, parameter_counts, row_losses, weights};
-use connito::model::to_params;
+use connito::model::{WeightDtype, to_params_as};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -20,11 +20,18 @@ pub struct LossReport {
     pub rows: Vec<f64>,
     pub tokens: usize,
     pub backend: String,
+    /// How the weights were stored on the device.
+    pub weight_dtype: String,
 }
 
 /// Reads `tokens` (a JSON array of arrays of token ids, each at least 2 long) and evaluates
 /// the model in `model_dir` on them, one row at a time.
-pub fn loss(model_dir: &Path, tokens: &Path, backend: Backend) -> anyhow::Result<LossReport> {
+pub fn loss(
+    model_dir: &Path,
+    tokens: &Path,
+    backend: Backend,
+    dtype: WeightDtype,
+) -> anyhow::Result<LossReport> {
     let (cfg, sd) = weights::load_dir(model_dir, &Routing::all())
         .with_context(|| format!("loading the model in {}", model_dir.display()))?;
     let text =
@@ -49,8 +56,8 @@ pub fn loss(model_dir: &Path, tokens: &Path, backend: Backend) -> anyhow::Result
             );
         }
     }
-    let device = crate::backend::device(backend).map_err(anyhow::Error::msg)?;
-    let params = to_params(&sd, &device);
+    let device = crate::backend::device_for(backend, dtype).map_err(anyhow::Error::msg)?;
+    let params = to_params_as(&sd, &device, dtype);
     let mut out = vec![];
     for r in &rows {
         let ids: Vec<i64> = r.iter().map(|t| *t as i64).collect();
@@ -72,6 +79,7 @@ pub fn loss(model_dir: &Path, tokens: &Path, backend: Backend) -> anyhow::Result
         rows: out,
         tokens,
         backend: format!("{backend:?}").to_lowercase(),
+        weight_dtype: dtype.name().into(),
     })
 }
 

@@ -233,7 +233,8 @@ pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::
         chain,
         store,
         clock: PhaseClock::new(protocol.phases.clone())?,
-        device: crate::backend::device(protocol.backend).map_err(anyhow::Error::msg)?,
+        device: crate::backend::device_for(protocol.backend, protocol.model.weight_dtype)
+            .map_err(anyhow::Error::msg)?,
         cfg: protocol,
         hotkey,
         netuid,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use connito::config::LocalnetConfig;
 use connito::daemon_config::DaemonConfig;
-use connito::model::{group_shapes, to_params};
+use connito::model::{group_shapes, to_params_as};
 use connito::pol::{batch_losses, judge, with_candidate};
 use connito::store::{Store, key};
 use connito::submission::check::{Expected, Refused, check_submission, parse_manifest};
@@ -300,7 +300,8 @@ pub fn run_pol(cmd: PolCmd) -> anyhow::Result<()> {
         "stored global model version {} has another hash than the one scored against",
         parts.global_version
     );
-    let device = crate::backend::device(cfg.backend).map_err(anyhow::Error::msg)?;
+    let device = crate::backend::device_for(cfg.backend, cfg.model.weight_dtype)
+        .map_err(anyhow::Error::msg)?;
     let global = store.get_state_dict(&model.hash)?;
     let shard = store
         .get_state_dict(&sub.blob.context("the submission has no stored shard")?)
@@ -310,7 +311,7 @@ pub fn run_pol(cmd: PolCmd) -> anyhow::Result<()> {
         .get(sub.group as usize)
         .context("the config has no domain for this group: pass the validator's --config")?;
     let batches = round_batches(&cfg, domain, parts.seed);
-    let mut params = to_params(&global, &device);
+    let mut params = to_params_as(&global, &device, cfg.model.weight_dtype);
     let routing = cfg.model.routing(Some(sub.group));
     let base = batch_losses(&cfg.model, &params, &batches, &routing, &device);
     let cand = with_candidate(&mut params, &global, &shard, &device, |p| {

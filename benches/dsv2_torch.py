@@ -112,7 +112,8 @@ def main():
         sync()
         eval_tps = a.steps * tokens / (time.perf_counter() - t0)
 
-    print(json.dumps({"preset": a.model, "backend": f"torch-{a.device}", "threads": a.threads,
+    print(json.dumps({"preset": a.model, "weight_dtype": "f32", "backend": f"torch-{a.device}",
+                      "threads": a.threads,
                       "train_tokens_per_s": train_tps, "eval_tokens_per_s": eval_tps,
                       "params": n_params}))
 

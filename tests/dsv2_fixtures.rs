@@ -83,24 +83,36 @@ fn every_fixture_agrees_with_transformers() {
 /// lavapipe in CI); bad rows are refused.
 #[test]
 fn model_loss_cli_matches_transformers_and_refuses_bad_rows() {
-    let dir = fixtures().into_iter().next_back().unwrap();
-    let exp: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let run_on = |rows: &str, backend: &str| {
+    // The last fixture is stored in bf16, the first in f32 (where half precision rounds).
+    let (dirs, tmp) = (fixtures(), tempfile::tempdir().unwrap());
+    let expected = |dir: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
+    };
+    let run_in = |dir: &Path, rows: &str, backend: &str, dtype: &str| {
         let f = tmp.path().join("rows.json");
         std::fs::write(&f, rows).unwrap();
         std::process::Command::new(env!("CARGO_BIN_EXE_connito"))
-            .args(["model", "loss", "--json", "--backend", backend, "--model"])
-            .arg(&dir)
+            .args(["model", "loss", "--json", "--backend", backend])
+            .args(["--weight-dtype", dtype, "--model"])
+            .arg(dir)
             .arg("--tokens")
             .arg(&f)
             .env("RUST_BACKTRACE", "0")
             .output()
             .unwrap()
     };
-    for backend in ["cpu", "wgpu"] {
-        let out = run_on(&exp["input_ids"].to_string(), backend);
+    // Half-precision weights (computed in f32) round each weight: bf16 keeps 8 bits of
+    // mantissa, f16 11, so their losses are close, not equal.
+    for (dir, backend, dtype, tol) in [
+        (&dirs[dirs.len() - 1], "cpu", "f32", 1e-4),
+        (&dirs[dirs.len() - 1], "wgpu", "f32", 1e-4),
+        (&dirs[0], "cpu", "f32", 1e-4),
+        (&dirs[0], "cpu", "bf16", 3e-2),
+        (&dirs[0], "cpu", "f16", 5e-3),
+        (&dirs[0], "wgpu", "f16", 5e-3),
+    ] {
+        let exp = expected(dir);
+        let out = run_in(dir, &exp["input_ids"].to_string(), backend, dtype);
         assert!(
             out.status.success(),
             "{}",
@@ -108,10 +120,26 @@ fn model_loss_cli_matches_transformers_and_refuses_bad_rows() {
         );
         let r: Value = serde_json::from_slice(&out.stdout).unwrap();
         let d = (r["loss"].as_f64().unwrap() - exp["loss"].as_f64().unwrap()).abs();
-        assert!(d < 1e-4, "{backend}: {r} against {}", exp["loss"]);
+        let name = dir.file_name().unwrap().to_string_lossy();
+        eprintln!("{name} on {backend}, {dtype} weights: |loss - transformers| = {d:.2e}");
+        assert!(d < tol, "{backend} {dtype}: {r} against {}", exp["loss"]);
         assert_eq!(r["rows"].as_array().unwrap().len(), 2);
+        assert_eq!(r["weight_dtype"], dtype);
     }
-    let run = |rows: &str| run_on(rows, "cpu");
+    // bf16 on wgpu: right where the adapter stores bf16, refused up front where it cannot
+    // (lavapipe), never a wrong loss.
+    let exp = expected(&dirs[0]);
+    let out = run_in(&dirs[0], &exp["input_ids"].to_string(), "wgpu", "bf16");
+    if out.status.success() {
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let d = (r["loss"].as_f64().unwrap() - exp["loss"].as_f64().unwrap()).abs();
+        assert!(d < 3e-2, "wgpu bf16: {r} against {}", exp["loss"]);
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot store bf16 weights"), "{err}");
+    }
+    let last = &dirs[dirs.len() - 1];
+    let run = |rows: &str| run_in(last, rows, "cpu", "f32");
     for (rows, phrase) in [
         ("[[1]]", "at least 2"),
         ("[[1, 64]]", "outside the vocabulary"),

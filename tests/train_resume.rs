@@ -105,6 +105,7 @@ fn bench_model_prints_the_promised_json() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     let mut want = [
         "preset",
+        "weight_dtype",
         "backend",
         "threads",
         "train_tokens_per_s",

@@ -73,7 +73,7 @@ pub fn expert_load(
 mod tests {
     use super::*;
     use crate::data::{Domain, Sampler, Split};
-    use crate::model::{init_state_dict, to_params, warm_start_router};
+    use crate::model::{init_state_dict, to_params};
 
     fn batch(cfg: &ModelConfig, d: Domain) -> TokenBatch {
         Sampler::new(d, 1, Split::Train, 8, 0).next_batch(4, cfg.seq_len)
@@ -95,19 +95,7 @@ mod tests {
     fn expert_load_sums_to_one_and_a_partial_model_uses_only_its_group() {
         let cfg = ModelConfig::tiny();
         let device = Device::flex();
-        let mut sd = init_state_dict(&cfg, 2);
-        let text = |d: Domain| {
-            (0..50)
-                .flat_map(|i| d.tokens(&d.sample_bytes(1, i)))
-                .collect()
-        };
-        warm_start_router(
-            &cfg,
-            &mut sd,
-            &[text(Domain::Arithmetic), text(Domain::Sorting)],
-            4.0,
-            1,
-        );
+        let sd = crate::model::warm_started(&cfg, 2);
         let params = to_params(&sd, &device);
         let b = batch(&cfg, Domain::Arithmetic);
         let full = expert_load(&cfg, &params, &b, &cfg.routing(None), &device);

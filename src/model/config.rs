@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::WeightDtype;
 use super::dsv2::{DsConfig, DsConfigError, Routing};
 
 /// The model of a deployment. Built (and checked) from [`ModelSpec`], its TOML form.
@@ -24,6 +25,9 @@ pub struct ModelConfig {
     pub seq_len: usize,
     /// Experts per token in a one-group (partial) model: SN102 routes to 1 (`partial_topk`).
     pub partial_top_k: usize,
+    /// How weights are stored on the device (compute is f32): f32, bf16 or f16. The tensors a
+    /// miner trains stay f32.
+    pub weight_dtype: WeightDtype,
     /// The architecture: the preset with `hf` applied.
     pub arch: DsConfig,
 }
@@ -39,6 +43,8 @@ pub struct ModelSpec {
     pub seq_len: usize,
     #[serde(default = "default_partial_top_k")]
     pub partial_top_k: usize,
+    #[serde(default)]
+    pub weight_dtype: WeightDtype,
 }
 
 fn default_partial_top_k() -> usize {
@@ -83,6 +89,7 @@ impl TryFrom<ModelSpec> for ModelConfig {
             n_groups: s.n_groups,
             seq_len: s.seq_len,
             partial_top_k: s.partial_top_k,
+            weight_dtype: s.weight_dtype,
             arch,
         };
         cfg.validate()?;
@@ -98,6 +105,7 @@ impl From<ModelConfig> for ModelSpec {
             n_groups: c.n_groups,
             seq_len: c.seq_len,
             partial_top_k: c.partial_top_k,
+            weight_dtype: c.weight_dtype,
         }
     }
 }
@@ -110,6 +118,7 @@ impl ModelConfig {
             n_groups,
             seq_len,
             partial_top_k: 1,
+            weight_dtype: WeightDtype::F32,
         })
         .expect("presets are valid")
     }
@@ -223,10 +232,11 @@ mod tests {
     #[test]
     fn toml_round_trips_and_applies_hf_keys() {
         let c = spec(
-            "preset = \"tiny\"\nn_groups = 4\nseq_len = 48\n\
+            "preset = \"tiny\"\nn_groups = 4\nseq_len = 48\nweight_dtype = \"bf16\"\n\
              [hf]\nhidden_size = 96\nn_routed_experts = 12\n",
         )
         .unwrap();
+        assert_eq!(c.weight_dtype, WeightDtype::Bf16);
         assert_eq!(c.arch.hidden_size, 96);
         assert_eq!(c.arch.n_routed_experts, 12);
         assert_eq!(c.group_experts(3), 9..12);

@@ -19,7 +19,8 @@ pub use inspect::{Inspection, inspect};
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use crate::rng::{SplitMix64, mix};
 use crate::tensors::{StateDict, TensorBlob};
@@ -218,10 +219,55 @@ pub fn with_shard(base: &StateDict, shard: &StateDict) -> StateDict {
     out
 }
 
-/// Uploads a state dict to `device` as rank-2 tensors (rank-1 tensors become `[1, n]`).
+/// How weights are stored on the device. Every product and sum runs in f32 whatever the
+/// storage (the forward pass widens a weight where it uses it); bf16 or f16 halve the weights'
+/// memory, as SN102's reference keeps its partial model in f16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl WeightDtype {
+    pub fn float(self) -> FloatDType {
+        match self {
+            WeightDtype::F32 => FloatDType::F32,
+            WeightDtype::Bf16 => FloatDType::BF16,
+            WeightDtype::F16 => FloatDType::F16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightDtype::F32 => "f32",
+            WeightDtype::Bf16 => "bf16",
+            WeightDtype::F16 => "f16",
+        }
+    }
+
+    /// `f32`, `bf16` or `f16`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(WeightDtype::F32),
+            "bf16" => Ok(WeightDtype::Bf16),
+            "f16" => Ok(WeightDtype::F16),
+            other => Err(format!("unknown weight dtype {other:?} (f32, bf16, f16)")),
+        }
+    }
+}
+
+/// Uploads a state dict to `device` as rank-2 f32 tensors (rank-1 tensors become `[1, n]`).
 pub fn to_params(sd: &StateDict, device: &Device) -> Params {
+    to_params_as(sd, device, WeightDtype::F32)
+}
+
+/// [`to_params`], each tensor stored as `dtype`.
+pub fn to_params_as(sd: &StateDict, device: &Device, dtype: WeightDtype) -> Params {
     sd.iter()
-        .map(|(k, t)| (k.clone(), to_param(k, t, device)))
+        .map(|(k, t)| (k.clone(), to_param(k, t, device).cast(dtype.float())))
         .collect()
 }
 
@@ -253,6 +299,21 @@ pub fn from_params(cfg: &ModelConfig, params: &Params) -> StateDict {
             (k.clone(), TensorBlob { shape, data })
         })
         .collect()
+}
+
+/// A tiny test model whose router is warm-started for arithmetic (group 0) and sorting (1).
+#[cfg(test)]
+pub(crate) fn warm_started(cfg: &ModelConfig, seed: u64) -> StateDict {
+    use crate::data::Domain;
+    let mut sd = init_state_dict(cfg, seed);
+    let tokens = |d: Domain| {
+        (0..50)
+            .flat_map(|i| d.tokens(&d.sample_bytes(1, i)))
+            .collect()
+    };
+    let domains = [tokens(Domain::Arithmetic), tokens(Domain::Sorting)];
+    warm_start_router(cfg, &mut sd, &domains, 4.0, 1);
+    sd
 }
 
 #[cfg(test)]
@@ -296,24 +357,7 @@ mod tests {
     fn warm_started_router_sends_a_domain_to_its_group() {
         use crate::data::{Domain, Sampler, Split};
         let cfg = ModelConfig::tiny();
-        let mut sd = init_state_dict(&cfg, 1);
-        let text = |d: Domain| {
-            (0..50)
-                .flat_map(|i| {
-                    d.sample_bytes(1, i)
-                        .iter()
-                        .map(|b| u32::from(*b))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
-        warm_start_router(
-            &cfg,
-            &mut sd,
-            &[text(Domain::Arithmetic), text(Domain::Sorting)],
-            4.0,
-            1,
-        );
+        let sd = warm_started(&cfg, 1);
         // Routing of the embedding alone: group 0 experts win on arithmetic bytes.
         let d = cfg.arch.hidden_size;
         let e = &sd["model.embed_tokens.weight"].data;

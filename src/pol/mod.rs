@@ -20,11 +20,11 @@ pub use rewards::{
 };
 pub use screen::{OutOfRange, ScreenConfig, Similarity};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, FloatDType};
 
 use crate::data::TokenBatch;
 use crate::model::dsv2::Routing;
-use crate::model::{ModelConfig, Params, loss_on_batch, to_param, to_params};
+use crate::model::{ModelConfig, Params, loss_on_batch, to_param, to_params_as};
 use crate::tensors::{Hash32, StateDict};
 
 /// Loss of a model (already on the device) on each batch under `routing` (forward only, no
@@ -58,15 +58,20 @@ pub fn with_candidate<R>(
     device: &Device,
     f: impl FnOnce(&Params) -> R,
 ) -> R {
+    // Each tensor keeps the dtype the global one is stored in (`model.weight_dtype`).
+    let mut dtypes = std::collections::BTreeMap::new();
     for (k, t) in shard {
-        params.remove(k);
-        params.insert(k.clone(), to_param(k, t, device));
+        let dtype = params
+            .remove(k)
+            .map_or(FloatDType::F32, |old| FloatDType::from(old.dtype()));
+        params.insert(k.clone(), to_param(k, t, device).cast(dtype));
+        dtypes.insert(k, dtype);
     }
     let out = f(params);
     for k in shard.keys() {
         params.remove(k);
         if let Some(t) = global.get(k) {
-            params.insert(k.clone(), to_param(k, t, device));
+            params.insert(k.clone(), to_param(k, t, device).cast(dtypes[k]));
         }
     }
     out
@@ -82,7 +87,7 @@ pub fn eval_loss(
 ) -> f64 {
     mean_loss(&batch_losses(
         cfg,
-        &to_params(model, device),
+        &to_params_as(model, device, cfg.weight_dtype),
         batches,
         routing,
         device,
@@ -102,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_candidate_is_swapped_in_for_its_evaluation_and_out_after() {
-        use crate::model::{ModelConfig, extract_group, from_params, init_state_dict};
+        use crate::model::{ModelConfig, extract_group, from_params, init_state_dict, to_params};
         let cfg = ModelConfig::tiny();
         let device = Device::flex();
         let global = init_state_dict(&cfg, 1);

@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Sampler, TokenBatch};
 use crate::model::dsv2::Routing;
-use crate::model::{ModelConfig, Params, from_params, group_shapes, losses_on_batch, to_params};
+use crate::model::{
+    ModelConfig, Params, from_params, group_shapes, losses_on_batch, to_param, to_params,
+    to_params_as,
+};
 use crate::tensors::StateDict;
 
 /// Inner-optimizer settings.
@@ -127,12 +130,19 @@ impl GroupTrainer {
         device: &Device,
     ) -> Self {
         let trainable: Vec<String> = group_shapes(cfg, group).into_keys().collect();
+        // Frozen weights in the configured dtype; the trained tensors in f32.
+        let mut params = to_params_as(global, device, cfg.weight_dtype);
+        for name in &trainable {
+            if let Some(t) = global.get(name) {
+                params.insert(name.clone(), to_param(name, t, device));
+            }
+        }
         Self {
             cfg: cfg.clone(),
             tcfg: tcfg.clone(),
             device: device.clone(),
             routing: cfg.routing(Some(group)),
-            params: to_params(global, device),
+            params,
             trainable,
             moments: BTreeMap::new(),
             steps: 0,
@@ -475,6 +485,29 @@ mod tests {
             }
         }
         assert_eq!(tr.shard().len(), group.len());
+    }
+
+    #[test]
+    fn frozen_weights_in_bf16_still_train_the_group_in_f32() {
+        let cfg = ModelConfig {
+            weight_dtype: crate::model::WeightDtype::Bf16,
+            ..ModelConfig::tiny()
+        };
+        let global = init_state_dict(&cfg, 5);
+        let device = Device::flex();
+        let mut tr = GroupTrainer::new(&cfg, &TrainConfig::default(), &global, 1, &device);
+        let frozen = &tr.params["model.layers.1.self_attn.o_proj.weight"];
+        assert_eq!(frozen.dtype(), burn::tensor::DType::BF16);
+        let mut s = Sampler::new(Domain::Sorting, 5, Split::Train, 8, 0);
+        let stats = tr.run(&mut s, 30);
+        let first: f32 = stats[..5].iter().map(|s| s.loss).sum::<f32>() / 5.0;
+        let last: f32 = stats[25..].iter().map(|s| s.loss).sum::<f32>() / 5.0;
+        assert!(last < first - 0.3, "loss {first} -> {last} did not drop");
+        // The trained tensors are f32: their values are not all bf16-representable.
+        let bf16 =
+            |x: f32| f32::from_bits(u32::from(crate::model::dsv2::weights::f32_to_bf16(x)) << 16);
+        let shard = tr.shard();
+        assert!(shard.values().flat_map(|t| &t.data).any(|x| bf16(*x) != *x));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! (README, "The DeepSeek-V2 family").
 
 use burn::tensor::activation::{log_softmax, silu, softmax};
-use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::module::attention as fused_attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, FloatDType, IndexingUpdateOp, Int, Tensor, TensorData};
 
 use super::config::DsConfig;
 use super::{Routing, rope, route};
@@ -24,7 +26,14 @@ pub struct Output {
     pub loads: Vec<Vec<f64>>,
 }
 
+/// A parameter as f32: weights stored in bf16 or f16 ([`crate::model::WeightDtype`]) are
+/// widened where they are used, so every product and sum runs in f32.
 fn p(params: &Params, name: &str) -> Tensor<2> {
+    raw(params, name).cast(FloatDType::F32)
+}
+
+/// A parameter in the dtype it is stored in.
+fn raw(params: &Params, name: &str) -> Tensor<2> {
     params
         .get(name)
         .unwrap_or_else(|| panic!("parameter {name} missing (weights are checked at load)"))
@@ -121,12 +130,16 @@ fn attention(
     let v = kv.narrow(3, dn, dv);
     let q = Tensor::cat(vec![q_nope, q_pe], 3);
     let k = Tensor::cat(vec![k_nope, k_pe], 3);
-    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(cfg.softmax_scale());
-    let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &scores.device())
-        .reshape([1, 1, t, t])
-        .expand([b, h, t, t]);
-    let att = softmax(scores.mask_fill(mask, -1e9), 3);
-    let out = att.matmul(v).swap_dims(1, 2).reshape([n, h * dv]);
+    // Causal scaled dot-product attention: the backend's fused kernel where it has one
+    // (burn-flex: no score matrix per head in memory), the composed ops under autodiff.
+    let options = AttentionModuleOptions {
+        scale: Some(cfg.softmax_scale()),
+        softcap: None,
+        is_causal: true,
+    };
+    let out = fused_attention(q, k, v, None, None, options)
+        .swap_dims(1, 2)
+        .reshape([n, h * dv]);
     linear(out, w("o_proj"))
 }
 
@@ -245,8 +258,10 @@ pub fn forward(
     let [b, t] = inputs.dims();
     let device = inputs.device();
     let rope = RopeTables::new(cfg, t, &device);
-    let embed = p(params, "model.embed_tokens.weight");
-    let mut x = embed.clone().select(0, inputs.reshape([b * t]));
+    // Rows first, then widened: a bf16 embedding is never copied whole to f32.
+    let mut x = raw(params, "model.embed_tokens.weight")
+        .select(0, inputs.reshape([b * t]))
+        .cast(FloatDType::F32);
     let mut aux: Option<Tensor<1>> = None;
     let mut loads = vec![];
     for l in 0..cfg.num_hidden_layers {
@@ -269,7 +284,7 @@ pub fn forward(
     }
     let x = rms_norm(x, p(params, "model.norm.weight"), cfg.rms_norm_eps);
     let head = if cfg.tie_word_embeddings {
-        embed
+        p(params, "model.embed_tokens.weight")
     } else {
         p(params, "lm_head.weight")
     };
