@@ -622,6 +622,17 @@ mod tests {
     }
 
     #[test]
+    fn the_documents_example_loads_its_corpus_and_tokenizer() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/config/docs.toml");
+        let cfg = LocalnetConfig::from_file(std::path::Path::new(p)).unwrap();
+        match &cfg.domains[1] {
+            Domain::Docs(c) => assert_eq!(c.vocab(), Some(400)),
+            other => panic!("group 1 should be documents, got {other:?}"),
+        }
+        assert_eq!(cfg.model.arch.vocab_size, 512);
+    }
+
+    #[test]
     fn a_document_corpus_needs_a_model_vocabulary_as_large_as_its_tokenizer() {
         let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/data");
         let domains = "domains = [\"arithmetic\", \
