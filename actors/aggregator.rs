@@ -149,10 +149,11 @@ fn merge_round(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     let mut shards = vec![];
     let mut uids = vec![];
     let mut params = to_params_as(&global, &ctx.device, ctx.cfg.model.weight_dtype);
+    let bases = whole_baselines(ctx, &round, &params);
     for (g, (_, _, uid)) in &best {
         let blob = subs[uid].blob.ok_or("accepted submission without blob")?;
         let shard = ctx.store.get_state_dict(&blob)?;
-        if let Some(why) = collateral(ctx, &round, &mut params, &global, *g, &shard) {
+        if let Some(why) = collateral(ctx, &bases, &mut params, &global, *g, &shard) {
             tracing::warn!(daemon = %ctx.daemon, cycle, uid, "not merged: {why}");
             round.not_merged.insert(*uid, why);
             continue;
@@ -258,46 +259,65 @@ fn collect_garbage(ctx: &Ctx, cycle: u64) -> Result<(), ActorProcessingErr> {
     Ok(())
 }
 
-/// Why merging `shard` (of `group`) would hurt another group: the whole model's loss on that
-/// group's round batches rises by more than `pol.merge_tolerance`. Both losses are of the whole
-/// model (every expert routable): in a group's own partial model another group's experts never
-/// run, so only the whole model can show the harm.
-fn collateral(
+/// Each scored group's round batches and the whole model's loss on them, before any merge:
+/// what [`collateral`] compares a candidate against. Empty for an unscored round (no batches).
+/// Both losses are of the whole model (every expert routable): in a group's own partial model
+/// another group's experts never run, so only the whole model can show the harm.
+type WholeBaselines = BTreeMap<u16, (Vec<connito::data::TokenBatch>, f64)>;
+
+fn whole_baselines(
     ctx: &Ctx,
     round: &RoundRecord,
+    params: &connito::model::Params,
+) -> WholeBaselines {
+    let Some(seed) = round.seed else {
+        return BTreeMap::new();
+    };
+    let cfg = &ctx.cfg;
+    cfg.domains
+        .iter()
+        .enumerate()
+        .map(|(h, d)| (h as u16, d))
+        .filter(|(h, _)| round.baseline.contains_key(h))
+        .map(|(h, d)| {
+            let b = round_batches(cfg, d, seed);
+            let base = whole_loss(ctx, params, &b);
+            (h, (b, base))
+        })
+        .collect()
+}
+
+fn whole_loss(ctx: &Ctx, p: &connito::model::Params, b: &[connito::data::TokenBatch]) -> f64 {
+    let m = &ctx.cfg.model;
+    mean_loss(&batch_losses(m, p, b, &m.routing(None), &ctx.device))
+}
+
+/// Why merging `shard` (of `group`) would hurt another group: the whole model's loss on that
+/// group's round batches rises by more than `pol.merge_tolerance` over `bases`.
+fn collateral(
+    ctx: &Ctx,
+    bases: &WholeBaselines,
     params: &mut connito::model::Params,
     global: &StateDict,
     group: u16,
     shard: &StateDict,
 ) -> Option<String> {
-    let seed = round.seed?; // an unscored round has no batches to compare on
-    let cfg = &ctx.cfg;
-    let whole = cfg.model.routing(None);
-    let others: Vec<(u16, Vec<connito::data::TokenBatch>)> = cfg
-        .domains
-        .iter()
-        .enumerate()
-        .map(|(h, d)| (h as u16, d))
-        .filter(|(h, _)| *h != group && round.baseline.contains_key(h))
-        .map(|(h, d)| (h, round_batches(cfg, d, seed)))
-        .collect();
-    let loss = |p: &connito::model::Params, b: &[connito::data::TokenBatch]| {
-        mean_loss(&batch_losses(&cfg.model, p, b, &whole, &ctx.device))
-    };
-    let base: Vec<f64> = others.iter().map(|(_, b)| loss(params, b)).collect();
+    let tolerance = ctx.cfg.pol.merge_tolerance;
     with_candidate(params, global, shard, &ctx.device, |cand| {
-        others.iter().zip(base).find_map(|((h, b), base)| {
-            let after = loss(cand, b);
-            // A non-finite loss is a refusal too.
-            let rise = after - base;
-            (rise.is_nan() || rise > cfg.pol.merge_tolerance).then(|| {
-                format!(
-                    "raises group {h}'s held-out loss (whole model) from {base:.4} to {after:.4} \
-                     (tolerance {})",
-                    cfg.pol.merge_tolerance
-                )
+        bases
+            .iter()
+            .filter(|(h, _)| **h != group)
+            .find_map(|(h, (b, base))| {
+                let after = whole_loss(ctx, cand, b);
+                // A non-finite loss is a refusal too.
+                let rise = after - base;
+                (rise.is_nan() || rise > tolerance).then(|| {
+                    format!(
+                        "raises group {h}'s held-out loss (whole model) from {base:.4} to \
+                         {after:.4} (tolerance {tolerance})"
+                    )
+                })
             })
-        })
     })
 }
 

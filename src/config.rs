@@ -652,16 +652,11 @@ mod tests {
             Domain::Docs(c) => assert_eq!(c.size().unwrap().1, 60),
             other => panic!("group 1 should be documents, got {other:?}"),
         }
-        let e = at("[model]\npreset = \"tiny\"\nn_groups = 2\nseq_len = 32\n\
-                    [model.hf]\nvocab_size = 512\n")
-        .map(|_| ())
-        .and_then(|_| {
-            LocalnetConfig::from_toml_at(
-                "domains = [\"arithmetic\", { docs = { path = \"docs.jsonl\", \
-                     tokenizer = \"tokenizer.json\", column = \"x\" } }]",
-                std::path::Path::new(base),
-            )
-        })
+        let e = LocalnetConfig::from_toml_at(
+            "domains = [\"arithmetic\", { docs = { path = \"docs.jsonl\", \
+             tokenizer = \"tokenizer.json\", column = \"x\" } }]",
+            std::path::Path::new(base),
+        )
         .unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
     }

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Sampler, TokenBatch};
 use crate::model::dsv2::Routing;
 use crate::model::{
-    ModelConfig, Params, from_params, group_shapes, losses_on_batch, to_param, to_params,
-    to_params_as,
+    ModelConfig, Params, WeightDtype, from_params, group_shapes, losses_on_batch, to_param,
+    to_params,
 };
 use crate::tensors::StateDict;
 
@@ -129,14 +129,20 @@ impl GroupTrainer {
         group: u16,
         device: &Device,
     ) -> Self {
-        let trainable: Vec<String> = group_shapes(cfg, group).into_keys().collect();
+        let group_tensors = group_shapes(cfg, group);
         // Frozen weights in the configured dtype; the trained tensors in f32.
-        let mut params = to_params_as(global, device, cfg.weight_dtype);
-        for name in &trainable {
-            if let Some(t) = global.get(name) {
-                params.insert(name.clone(), to_param(name, t, device));
-            }
-        }
+        let params = global
+            .iter()
+            .map(|(k, t)| {
+                let dtype = if group_tensors.contains_key(k) {
+                    WeightDtype::F32
+                } else {
+                    cfg.weight_dtype
+                };
+                (k.clone(), to_param(k, t, device).cast(dtype.float()))
+            })
+            .collect();
+        let trainable: Vec<String> = group_tensors.into_keys().collect();
         Self {
             cfg: cfg.clone(),
             tcfg: tcfg.clone(),
