@@ -7,7 +7,7 @@
 //! `System.Events`), against the block time; signing is the client's and is not timed. After
 //! each epoch it times `get_metagraph`, `get_neurons_lite` and a `state_getKeysPaged` page.
 //!
-//! The socket is not in the figures (`tests/devnet.rs` drives the same handler over it).
+//! The socket is not in the figures (`tests/it/devnet.rs` drives the same handler over it).
 
 use std::time::Instant;
 

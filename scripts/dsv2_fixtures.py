@@ -4,7 +4,7 @@
 Each fixture is a random tiny DeepseekV2ForCausalLM (`save_pretrained`: config.json and
 safetensors) and `expected.json`: the input ids of a fixed batch, the logits, the mean
 next-token cross-entropy (labels = inputs, no auxiliary loss) and the gradient of that loss
-with respect to one routed expert's gate_proj. tests/dsv2_fixtures.rs loads each and must agree
+with respect to one routed expert's gate_proj. tests/it/dsv2_fixtures.rs loads each and must agree
 within 1e-4 (logits, loss) and 1e-3 (gradient). CI needs no Python: the fixtures are committed.
 
     python3 -m venv /tmp/dsvenv && /tmp/dsvenv/bin/pip install torch transformers safetensors

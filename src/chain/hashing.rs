@@ -5,56 +5,16 @@
 //! `Twox64Concat` append the key itself, so a key can be read back out of a storage key;
 //! `Identity` is the key alone).
 
-use blake2::digest::consts::{U8, U16};
-use blake2::{Blake2b, Digest};
 use frame_metadata::v14::StorageHasher;
-use twox_hash::XxHash64;
 
-fn blake2<const N: usize>(data: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    match N {
-        8 => out.copy_from_slice(&Blake2b::<U8>::digest(data)),
-        16 => out.copy_from_slice(&Blake2b::<U16>::digest(data)),
-        _ => unreachable!("only 64- and 128-bit BLAKE2b are made here"),
-    }
-    out
-}
-
-/// BLAKE2b with an 8-byte digest (runtime API ids).
-pub fn blake2_64(data: &[u8]) -> [u8; 8] {
-    blake2(data)
-}
-
-/// BLAKE2b with a 16-byte digest.
-pub fn blake2_128(data: &[u8]) -> [u8; 16] {
-    blake2(data)
-}
+/// Substrate's own hashers (Parity's `sp-crypto-hashing`, already under subxt): BLAKE2b with
+/// 8- and 16-byte digests, and xxHash64 with seeds `0..N/8` concatenated (`twox_*`).
+pub use sp_crypto_hashing::{blake2_64, blake2_128, twox_64, twox_128, twox_256};
 
 /// BLAKE2b with a 32-byte digest (Substrate's `BlakeTwo256`: block and extrinsic hashes): the
 /// project's [`blake2b_256`](crate::tensors::blake2b_256).
 pub fn blake2_256(data: &[u8]) -> [u8; 32] {
     crate::tensors::blake2b_256(data)
-}
-
-/// xxHash64 with seeds `0..N/8`, each little-endian, concatenated (`twox_128`, `twox_256`).
-fn twox<const N: usize>(data: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    for (seed, chunk) in out.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&XxHash64::oneshot(seed as u64, data).to_le_bytes());
-    }
-    out
-}
-
-pub fn twox_64(data: &[u8]) -> [u8; 8] {
-    twox(data)
-}
-
-pub fn twox_128(data: &[u8]) -> [u8; 16] {
-    twox(data)
-}
-
-pub fn twox_256(data: &[u8]) -> [u8; 32] {
-    twox(data)
 }
 
 /// One SCALE-encoded key part hashed the way `hasher` does it.

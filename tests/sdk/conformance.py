@@ -1,5 +1,5 @@
 """Drives a running `connito devnet` with the official bittensor SDK and prints what happened as
-one JSON line (checked by tests/devnet_sdk.rs).
+one JSON line (checked by tests/it/devnet_sdk.rs).
 
 Usage:
   python conformance.py ws://127.0.0.1:PORT commit-reveal TEMPO

@@ -1,5 +1,5 @@
 //! Config parsing, weights files and partial models (agreement with `transformers`:
-//! tests/dsv2_fixtures.rs).
+//! tests/it/dsv2_fixtures.rs).
 
 use std::collections::BTreeMap;
 

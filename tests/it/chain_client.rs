@@ -2,7 +2,7 @@
 //! daemon makes, the answers it gets back (inclusion block, Subtensor's error names), concurrent
 //! senders of one key, and `connito chain metagraph|commitments` as an operator runs them.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! subscriptions, bad input answered with errors while blocks keep coming, and a restart on the
 //! same data dir continuing at the same block. Every loop is bounded.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

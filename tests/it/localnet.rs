@@ -1,7 +1,7 @@
 //! End-to-end: the real `connito localnet` binary, a real dev chain, real daemons on loopback.
 //! Each run stops by itself (`--cycles`); a hung run is killed by the test's timeout.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

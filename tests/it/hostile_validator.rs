@@ -6,15 +6,8 @@
 //! validator knows of the round (`round_verdict`), and that must be the case's own verdict but
 //! where the table [`IN_A_ROUND`] says why a known round changes it. No actor may restart.
 
-#[allow(dead_code)]
-#[path = "hostile/support.rs"]
-mod support;
-
-#[allow(dead_code)]
-#[path = "hostile/corpus.rs"]
-mod corpus;
-
-mod common;
+use crate::common;
+use crate::hostile::{corpus, support};
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};

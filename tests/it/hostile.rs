@@ -5,10 +5,8 @@
 //! refused; and hostile headers (200k zero-size keys, a 1 MB header) refused by the size rule
 //! before any parsing.
 
-#[path = "hostile/corpus.rs"]
-mod corpus;
-#[path = "hostile/support.rs"]
-mod support;
+pub mod corpus;
+pub mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

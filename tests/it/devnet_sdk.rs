@@ -7,7 +7,7 @@
 //! it the test says so and passes, so `cargo test` works on a machine without Python; CI always
 //! sets it.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
