@@ -12,31 +12,25 @@ use connito::phase::PhaseClock;
 use connito::submission::Hotkey;
 
 use connito::config::Role;
-use ractor::{Actor, ActorCell, ActorRef};
+use ractor::{Actor, ActorCell, ActorRef, OutputPort};
 
-use crate::aggregator::{Aggregator, AggregatorMsg};
-use crate::chain_sync::{ChainSync, ChainSyncArgs, ChainSyncMsg};
-use crate::context::{Ctx, ModelRecord, Tick, cast_named, latest_model};
-use crate::evaluator::{Evaluator, EvaluatorMsg};
-use crate::http::{Handler, Response};
-use crate::intake::{Intake, IntakeMsg};
-use crate::metrics::Metrics;
-use crate::publisher::{Publisher, PublisherArgs, PublisherMsg};
-use crate::supervisor::{
+use crate::miner::adversary::{Strategy, Target};
+use crate::miner::publisher::{Publisher, PublisherArgs};
+use crate::miner::trainer::{Trainer, TrainerArgs};
+use crate::node::chain_sync::{ChainSync, ChainSyncArgs};
+use crate::node::context::{Ctx, latest_model};
+use crate::node::http::{Handler, Response};
+use crate::node::metrics::Metrics;
+use crate::node::supervisor::{
     ChildSpec, RestartPolicy, SpawnFn, Supervisor, SupervisorArgs, SupervisorMsg,
 };
-use crate::trainer::{Trainer, TrainerArgs, TrainerMsg};
-use crate::weight_setter::{WeightSetter, WeightSetterMsg};
-use connito::store::{Store, key};
-
-pub const VALIDATOR_ACTORS: &[&str] = &[
-    "chain_sync",
-    "intake",
-    "evaluator",
-    "aggregator",
-    "weight_setter",
-];
-pub const MINER_ACTORS: &[&str] = &["chain_sync", "trainer", "publisher"];
+use crate::validator::aggregator::Aggregator;
+use crate::validator::evaluator::Evaluator;
+use crate::validator::intake::Intake;
+use crate::validator::weight_setter::WeightSetter;
+use connito::store::Store;
+use connito::store::records::ModelRecord;
+use connito::store::tables::MODELS;
 
 /// Builds a spawn function for a child whose arguments can be rebuilt on every restart.
 fn child<A, F>(label: &'static str, ctx: &Ctx, actor: fn() -> A, args: F) -> ChildSpec
@@ -61,52 +55,20 @@ pub fn poll_for_block_time(block_time_ms: u64) -> Duration {
     Duration::from_millis((block_time_ms / 3).clamp(10, 2000))
 }
 
-fn validator_tick(ctx: &Ctx, label: &str, t: Tick) {
-    let name = ctx.actor_name(label);
-    match label {
-        "intake" => cast_named(&name, IntakeMsg::Tick(t)),
-        "evaluator" => cast_named(&name, EvaluatorMsg::Tick(t)),
-        "aggregator" => cast_named(&name, AggregatorMsg::Tick(t)),
-        "weight_setter" => cast_named(&name, WeightSetterMsg::Tick(t)),
-        _ => {}
-    }
-}
-
-fn miner_tick(ctx: &Ctx, label: &str, t: Tick) {
-    let name = ctx.actor_name(label);
-    match label {
-        "trainer" => cast_named(&name, TrainerMsg::Tick(t)),
-        "publisher" => cast_named(&name, PublisherMsg::Tick(t)),
-        _ => {}
-    }
-}
-
-/// Makes an actor of a daemon panic (fault injection for tests and drills).
-pub fn crash(ctx: &Ctx, label: &str) {
-    let name = ctx.actor_name(label);
-    match label {
-        "chain_sync" => cast_named(&name, ChainSyncMsg::Crash),
-        "intake" => cast_named(&name, IntakeMsg::Crash),
-        "evaluator" => cast_named(&name, EvaluatorMsg::Crash),
-        "aggregator" => cast_named(&name, AggregatorMsg::Crash),
-        "weight_setter" => cast_named(&name, WeightSetterMsg::Crash),
-        "trainer" => cast_named(&name, TrainerMsg::Crash),
-        "publisher" => cast_named(&name, PublisherMsg::Crash),
-        _ => {}
-    }
+/// Fault injection (localnet's `--crash-at`, drills): the daemon's supervisor kills the actor
+/// `label` from outside, and restarts it as it would after any failure.
+pub fn crash(d: &Running, label: &str) {
+    let _ = d.sup.cast(SupervisorMsg::Kill(label.to_string()));
 }
 
 pub async fn spawn_validator(ctx: Ctx) -> Result<ActorRef<SupervisorMsg>, ractor::SpawnErr> {
     let c = ctx.clone();
-    let subscribers: Vec<&'static str> = VALIDATOR_ACTORS[1..].to_vec();
     let children = vec![
         child("chain_sync", &ctx, || ChainSync, {
             let c = c.clone();
             move || ChainSyncArgs {
                 ctx: c.clone(),
-                subscribers: subscribers.clone(),
                 poll: c.poll,
-                tick: validator_tick,
                 read_commitments: true,
             }
         }),
@@ -137,15 +99,12 @@ pub async fn spawn_miner(
     target: Option<Target>,
 ) -> Result<ActorRef<SupervisorMsg>, ractor::SpawnErr> {
     let c = ctx.clone();
-    let subscribers: Vec<&'static str> = MINER_ACTORS[1..].to_vec();
     let children = vec![
         child("chain_sync", &ctx, || ChainSync, {
             let c = c.clone();
             move || ChainSyncArgs {
                 ctx: c.clone(),
-                subscribers: subscribers.clone(),
                 poll: c.poll,
-                tick: miner_tick,
                 read_commitments: false,
             }
         }),
@@ -153,7 +112,7 @@ pub async fn spawn_miner(
             let c = c.clone();
             move || TrainerArgs {
                 ctx: c.clone(),
-                role,
+                strategy: Strategy(role),
                 group,
             }
         }),
@@ -161,7 +120,7 @@ pub async fn spawn_miner(
             let c = c.clone();
             move || PublisherArgs {
                 ctx: c.clone(),
-                role,
+                strategy: Strategy(role),
                 group,
                 target: target.clone(),
                 tarpit: None,
@@ -187,23 +146,22 @@ async fn spawn_supervisor(
 
 /// The HTTP routes of a daemon: `/metrics`; a miner's shards (`/s/...`) or a validator's global
 /// models (`/m/{version}`).
-/// `miner`: the miner's role (a garbage server also serves random bytes), `None` for a validator.
+/// `miner`: the miner's strategy (a garbage server also serves random bytes), `None` for a
+/// validator.
 pub fn http_handler(
     metrics: Metrics,
     store: Store,
     clock: PhaseClock,
-    miner: Option<Role>,
+    miner: Option<Strategy>,
 ) -> Handler {
     Arc::new(move |path: &str| {
         if path == "/metrics" {
             return Response::ok("text/plain; version=0.0.4", metrics.render().into_bytes());
         }
-        if let Some(role) = miner {
-            let garbage = (role == Role::GarbageServer)
-                .then(|| crate::adversary::garbage(path))
-                .flatten();
-            return garbage
-                .or_else(|| crate::publisher::route(&store, &clock, path))
+        if let Some(strategy) = miner {
+            return strategy
+                .extra_route(path)
+                .or_else(|| crate::miner::publisher::route(&store, &clock, path))
                 .unwrap_or_else(Response::not_found);
         }
         // Validator: /m/{version} serves a global model.
@@ -211,7 +169,7 @@ pub fn http_handler(
             .strip_prefix("/m/")
             .and_then(|v| v.parse::<u64>().ok())
             .and_then(|v| {
-                let rec: ModelRecord = store.get("models", &key(&[v])).ok()??;
+                let rec: ModelRecord = store.get(&MODELS, &v).ok()??;
                 store.blob_bytes(&rec.hash).ok()
             });
         match served {
@@ -227,11 +185,11 @@ pub fn ensure_genesis(ctx: &Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     let genesis = connito::genesis::genesis_model(&ctx.cfg);
-    let heldout = crate::aggregator::heldout_losses(ctx, &genesis);
+    let heldout = crate::validator::aggregator::heldout_losses(ctx, &genesis);
     let hash = ctx.store.put_state_dict(&genesis)?;
     ctx.store.put(
-        "models",
-        &key(&[0]),
+        &MODELS,
+        &0,
         &ModelRecord {
             version: 0,
             hash,
@@ -255,13 +213,6 @@ pub enum Kind {
         group: u16,
         target: Option<Target>,
     },
-}
-
-/// Another daemon an adversary acts on: its hotkey and its HTTP base URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub hotkey: [u8; 32],
-    pub url: String,
 }
 
 /// Everything one daemon needs, in its own process (`connito validator|miner`) or in localnet.
@@ -296,7 +247,7 @@ pub struct Running {
 pub async fn start(spec: DaemonSpec) -> anyhow::Result<Running> {
     let metrics = Metrics::new();
     let miner = match &spec.kind {
-        Kind::Miner { role, .. } => Some(*role),
+        Kind::Miner { role, .. } => Some(Strategy(*role)),
         Kind::Validator => None,
     };
     let handler = http_handler(
@@ -305,7 +256,7 @@ pub async fn start(spec: DaemonSpec) -> anyhow::Result<Running> {
         spec.clock.clone(),
         miner,
     );
-    let (addr, http) = crate::http::serve_on(&spec.bind, handler)
+    let (addr, http) = crate::node::http::serve_on(&spec.bind, handler)
         .await
         .with_context(|| format!("{}: binding the HTTP server to {}", spec.name, spec.bind))?;
     let ctx = Ctx {
@@ -320,6 +271,7 @@ pub async fn start(spec: DaemonSpec) -> anyhow::Result<Running> {
         device: spec.device,
         public_url: spec.advertise.unwrap_or_else(|| format!("http://{addr}")),
         poll: spec.poll,
+        ticks: Arc::new(OutputPort::default()),
     };
     let sup = match spec.kind {
         Kind::Validator => {

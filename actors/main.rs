@@ -1,32 +1,11 @@
 //! The `connito` binary: daemons, localnet and tools.
 
-mod adversary;
-mod aggregator;
-mod backend;
-mod bench;
-mod bench_devnet;
-mod bench_pol;
-mod chain_cmd;
-mod chain_sync;
-mod context;
+mod cli;
 mod daemon;
 mod devnet;
-mod evaluator;
-mod http;
-mod intake;
-mod localnet;
-mod metrics;
-mod model_cmd;
+mod miner;
 mod node;
-mod publisher;
-mod report;
-mod submission_cmd;
-mod supervisor;
-mod train_cmd;
-mod trainer;
-mod wallet_cmd;
-mod weight_setter;
-mod ws;
+mod validator;
 
 use std::path::PathBuf;
 
@@ -54,7 +33,7 @@ enum Cmd {
         cycles: Option<u64>,
         /// Report format, one report after each cycle on stdout.
         #[arg(long, value_enum, default_value = "table")]
-        report: localnet::ReportFormat,
+        report: cli::localnet::ReportFormat,
         /// Keep state here (default: a fresh temporary directory). Reusing it continues the run.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -71,11 +50,11 @@ enum Cmd {
         /// PORT+1+i; matches grafana/targets.json with 9101. Default: free ephemeral ports.
         #[arg(long, value_name = "PORT")]
         metrics_port: Option<u16>,
-        /// Fault injection: make DAEMON/ACTOR panic at the start of CYCLE, or BLOCKS into it
+        /// Fault injection: the supervisor kills DAEMON/ACTOR at the start of CYCLE, or BLOCKS into it
         /// (repeatable), e.g. `2:validator/evaluator` or `2+20:miner-0/trainer`. The supervisor
         /// restarts it.
         #[arg(long, value_name = "CYCLE[+BLOCKS]:DAEMON/ACTOR")]
-        crash_at: Vec<localnet::CrashAt>,
+        crash_at: Vec<cli::localnet::CrashAt>,
         /// Replace the config's miners with an honest miner per group and these dishonest ones
         /// (`all`, or names: free-rider, hash-copier, shard-thief, noise-adder, replayer,
         /// stale, nan, overflow, heldout-trainer, garbage-server, slow-server, ssrf), all in
@@ -153,13 +132,13 @@ enum Cmd {
     /// sets weights (commit-reveal where the subnet has it). See config/validator.toml.
     Validator {
         #[command(flatten)]
-        args: node::NodeArgs,
+        args: cli::daemons::NodeArgs,
     },
     /// Miner daemon: trains its expert group each cycle, commits the shard's hash then its
     /// location, serves it over HTTP. See config/miner.toml.
     Miner {
         #[command(flatten)]
-        args: node::NodeArgs,
+        args: cli::daemons::NodeArgs,
         /// Expert group to train (default: node.group).
         #[arg(long, env = "CONNITO_GROUP")]
         group: Option<u16>,
@@ -168,23 +147,23 @@ enum Cmd {
     /// local network.
     Chain {
         #[command(subcommand)]
-        cmd: chain_cmd::ChainCmd,
+        cmd: cli::chain::ChainCmd,
     },
     /// Hotkeys in bittensor wallet files: make one, show one.
     Wallet {
         #[command(subcommand)]
-        cmd: wallet_cmd::WalletCmd,
+        cmd: cli::wallet::WalletCmd,
     },
     /// Submissions offline: verify one as a validator's Intake would, sign the manifest of a
     /// shard trained elsewhere.
     Submission {
         #[command(subcommand)]
-        cmd: submission_cmd::SubmissionCmd,
+        cmd: cli::submission::SubmissionCmd,
     },
     /// Proof-of-Loss tools: recompute a stored score.
     Pol {
         #[command(subcommand)]
-        cmd: submission_cmd::PolCmd,
+        cmd: cli::submission::PolCmd,
     },
 }
 
@@ -360,12 +339,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().cmd {
-        Cmd::Wallet { cmd } => wallet_cmd::run(cmd),
-        Cmd::Submission { cmd } => match submission_cmd::run_submission(cmd)? {
+        Cmd::Wallet { cmd } => cli::wallet::run(cmd),
+        Cmd::Submission { cmd } => match cli::submission::run_submission(cmd)? {
             0 => Ok(()),
             code => std::process::exit(code),
         },
-        Cmd::Pol { cmd } => submission_cmd::run_pol(cmd),
+        Cmd::Pol { cmd } => cli::submission::run_pol(cmd),
         Cmd::Model { cmd } => model_cmd(&cmd),
         Cmd::Bench { cmd } => match cmd {
             BenchCmd::Model { .. } => bench_model(&cmd),
@@ -378,9 +357,9 @@ fn main() -> anyhow::Result<()> {
                 json,
             } => {
                 let b: Backend = backend.into();
-                let device = backend::device(b).map_err(anyhow::Error::msg)?;
+                let device = node::backend::device(b).map_err(anyhow::Error::msg)?;
                 let name = format!("{b:?}").to_lowercase();
-                let r = bench_pol::run(&preset, &name, &device, candidates)?;
+                let r = cli::bench_pol::run(&preset, &name, &device, candidates)?;
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
@@ -419,9 +398,13 @@ fn main() -> anyhow::Result<()> {
 /// The commands that run on the async runtime.
 async fn run_async(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Chain { cmd } => chain_cmd::run(cmd).await,
-        Cmd::Validator { args } => node::run(node::NodeRole::Validator, args, None).await,
-        Cmd::Miner { args, group } => node::run(node::NodeRole::Miner, args, group).await,
+        Cmd::Chain { cmd } => cli::chain::run(cmd).await,
+        Cmd::Validator { args } => {
+            cli::daemons::run(cli::daemons::NodeRole::Validator, args, None).await
+        }
+        Cmd::Miner { args, group } => {
+            cli::daemons::run(cli::daemons::NodeRole::Miner, args, group).await
+        }
         Cmd::Devnet {
             port,
             data_dir,
@@ -456,7 +439,7 @@ async fn run_async(cmd: Cmd) -> anyhow::Result<()> {
                 cfg.backend = b.into();
             }
             cfg.validate()?;
-            localnet::run(localnet::LocalnetOpts {
+            cli::localnet::run(cli::localnet::LocalnetOpts {
                 cfg,
                 cycles,
                 report,
@@ -498,9 +481,9 @@ fn train_main(cmd: &Cmd) -> anyhow::Result<()> {
     if let Some(b) = backend {
         cfg.backend = (*b).into();
     }
-    let device =
-        backend::device_for(cfg.backend, cfg.model.weight_dtype).map_err(anyhow::Error::msg)?;
-    let summary = train_cmd::run(&train_cmd::TrainOpts {
+    let device = node::backend::device_for(cfg.backend, cfg.model.weight_dtype)
+        .map_err(anyhow::Error::msg)?;
+    let summary = cli::train::run(&cli::train::TrainOpts {
         out: out
             .clone()
             .unwrap_or_else(|| data_dir.join("shard.safetensors")),
@@ -569,8 +552,8 @@ fn bench_model(cmd: &BenchCmd) -> anyhow::Result<()> {
         .build_global()
         .context("setting the CPU thread count")?;
     let b: Backend = (*backend).into();
-    let device = backend::device_for(b, *weight_dtype).map_err(anyhow::Error::msg)?;
-    let r = bench::run(&bench::BenchOpts {
+    let device = node::backend::device_for(b, *weight_dtype).map_err(anyhow::Error::msg)?;
+    let r = cli::bench::run(&cli::bench::BenchOpts {
         preset: preset.clone(),
         weight_dtype: *weight_dtype,
         backend_name: format!("{b:?}").to_lowercase(),
@@ -602,7 +585,7 @@ fn bench_devnet_cmd(cmd: &BenchCmd) -> anyhow::Result<()> {
     else {
         unreachable!("called for BenchCmd::Devnet")
     };
-    let o = bench_devnet::DevnetBenchOpts {
+    let o = cli::bench_devnet::DevnetBenchOpts {
         uids: *uids,
         validators: *validators,
         tempo: *tempo,
@@ -610,7 +593,7 @@ fn bench_devnet_cmd(cmd: &BenchCmd) -> anyhow::Result<()> {
         block_time_ms: *block_time_ms,
     };
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
-    let r = rt.block_on(bench_devnet::run(&o))?;
+    let r = rt.block_on(cli::bench_devnet::run(&o))?;
     if *json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
@@ -649,7 +632,7 @@ fn bench_yuma(cmd: &BenchCmd) -> anyhow::Result<()> {
     else {
         unreachable!("called for BenchCmd::Yuma")
     };
-    let r = bench::yuma(*uids, *validators, *iterations)?;
+    let r = cli::bench::yuma(*uids, *validators, *iterations)?;
     if *json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
@@ -703,7 +686,7 @@ fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
             weight_dtype,
             json,
         } => {
-            let r = model_cmd::loss(model, tokens, (*backend).into(), *weight_dtype)?;
+            let r = cli::model::loss(model, tokens, (*backend).into(), *weight_dtype)?;
             if *json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -726,7 +709,7 @@ fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
             assignment,
         } => {
             let Some(file) = file else {
-                let r = model_cmd::inspect_dsv2(
+                let r = cli::model::inspect_dsv2(
                     preset.as_deref(),
                     model.as_deref(),
                     (*group, *groups),

@@ -4,7 +4,7 @@
 Usage: python3 grafana/check.py METRICS_LIST
 
 METRICS_LIST is a file with one metric name per line (blank lines and lines starting with
-'#' are ignored), e.g. the names declared in actors/metrics.rs or scraped from a running
+'#' are ignored), e.g. the names declared in actors/node/metrics.rs or scraped from a running
 daemon:  curl -s 127.0.0.1:PORT/metrics | awk '/^# TYPE/ {print $3}' > /tmp/metrics.txt
 
 The script loads every grafana/dashboards/*.json, collects the metric names used in panel

@@ -13,6 +13,7 @@ pub mod merge;
 pub mod model;
 pub mod phase;
 pub mod pol;
+pub mod protocol;
 pub mod rng;
 pub mod serde_f64;
 pub mod store;

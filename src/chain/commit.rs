@@ -84,6 +84,15 @@ pub fn commit_hash(
     ))
 }
 
+/// A `reveal_weights` call's arguments after the netuid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reveal {
+    pub uids: Vec<u16>,
+    pub values: Vec<u16>,
+    pub salt: Vec<u16>,
+    pub version_key: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

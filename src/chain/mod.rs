@@ -1,4 +1,7 @@
-//! The chain boundary: the [`ChainClient`] trait and the embedded dev chain.
+//! The chain boundary: the [`ChainClient`] trait, its errors, the weight state machine, commit
+//! hashes and networks. Below it: [`dev`] (the embedded dev chain and its JSON-RPC), [`subxt`]
+//! (the client for real Subtensor nodes) and [`substrate`] (metadata, extrinsic format, storage
+//! hashing, SCALE checks, used by both); `dev` and `subxt` never import each other.
 //!
 //! Everything the runtime reads from or submits to Subtensor goes through `ChainClient`. The
 //! [`DevChain`] implements the Subtensor semantics the runtime relies on (registration, stake,
@@ -7,20 +10,13 @@
 //! same block.
 
 mod commit;
-mod dev;
-pub mod dev_calls;
-pub mod dispatch;
-pub mod extrinsic;
-pub mod hashing;
-pub mod metadata;
+pub mod dev;
 pub mod network;
-pub mod rpc;
-pub mod runtime_api;
-pub mod scale_check;
-pub mod subxt_client;
+pub mod substrate;
+pub mod subxt;
 pub mod weight_state;
 
-pub use commit::{commit_hash, commit_preimage, encode_compact, netuid_index};
+pub use commit::{Reveal, commit_hash, commit_preimage, encode_compact, netuid_index};
 pub use dev::{
     BLOCK_HASH_COUNT, DEV_ACCOUNTS, DEV_ENDOWMENT, DEV_RUNTIME_APIS, DevChain, DevChainConfig,
     DevStorage,
@@ -275,7 +271,7 @@ pub enum ErrorKind {
 }
 
 /// The one boundary a daemon has to a Subtensor-compatible chain: the embedded dev chain
-/// (`dev_client.rs`) or a node over RPC (`subxt_client.rs`).
+/// (`dev/client.rs`) or a node over RPC (`subxt/`).
 ///
 /// Reads name the block they read at, and daemons read at *finalized* blocks, so two validators
 /// reading the same block see the same state and a seed drawn from a block hash cannot be
@@ -338,7 +334,7 @@ pub trait ChainClient: Send + Sync {
         &self,
         signer: &Hotkey,
         netuid: u16,
-        reveal: dev_calls::Reveal,
+        reveal: Reveal,
     ) -> Result<Included, ChainError>;
     /// Advertises where `signer` serves (`serve_axon`).
     async fn serve_axon(

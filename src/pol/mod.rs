@@ -94,6 +94,24 @@ pub fn eval_loss(
     ))
 }
 
+/// The evaluation batches of `domain` for a round seed: what every validator evaluates a
+/// round's candidates on, and what the trainer's seed-guessing adversary tries to predict.
+pub fn round_batches(
+    cfg: &crate::config::LocalnetConfig,
+    domain: &crate::data::Domain,
+    seed: u64,
+) -> Vec<TokenBatch> {
+    crate::data::eval_batches(
+        domain,
+        cfg.seed,
+        seed,
+        cfg.pol.heldout_every,
+        cfg.pol.eval_batches,
+        cfg.pol.batch_rows,
+        cfg.model.seq_len,
+    )
+}
+
 /// The evaluation seed of a round: from the hash of a block after the commit phases closed,
 /// BLAKE2b-256 of all 32 bytes of the hash and the cycle.
 pub fn round_seed(block_hash: &Hash32, cycle: u64) -> u64 {
@@ -126,6 +144,21 @@ mod tests {
             "the global model is back"
         );
         assert_eq!(params.len(), global.len());
+    }
+
+    #[test]
+    fn round_batches_follow_the_seed_and_the_config() {
+        let cfg = crate::config::LocalnetConfig::default();
+        let d = &cfg.domains[0];
+        let tokens = |seed| -> Vec<Vec<u32>> {
+            round_batches(&cfg, d, seed)
+                .into_iter()
+                .map(|b| b.tokens)
+                .collect()
+        };
+        assert_eq!(tokens(1).len(), cfg.pol.eval_batches);
+        assert_eq!(tokens(1), tokens(1), "every validator draws the same rows");
+        assert_ne!(tokens(1), tokens(2));
     }
 
     #[test]

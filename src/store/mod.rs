@@ -1,19 +1,22 @@
 //! Persistent state: sled trees with typed keys and versioned JSON values, and
 //! content-addressed blob files for tensors.
 //!
-//! Trees: `chain`, `commitments`, `rounds`, `submissions`, `scores`, `weights`, `models`,
-//! `trainer`, `meta`. Values are stored as `{"v": SCHEMA_VERSION, "d": ...}`; a value from a
-//! newer schema is a typed error, never a silent misread.
+//! Every tree is a [`Table`] listed in [`tables`] (name, key type, value type, schema version);
+//! the records they hold are in [`records`]. Values are stored as `{"v": version, "d": ...}`; a
+//! value from a newer schema is a typed error, never a silent misread.
 
 use std::path::{Path, PathBuf};
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 
 use crate::tensors::{
     Hash32, StateDict, TensorError, blake2b_256, decode_canonical, encode_safetensors,
 };
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub mod records;
+pub mod tables;
+
+pub use tables::{Fixed, Table, TableKey, TableValue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,8 +26,12 @@ pub enum StoreError {
     Db(#[from] sled::Error),
     #[error("value in tree {tree} is corrupt: {detail}")]
     Corrupt { tree: String, detail: String },
-    #[error("value in tree {tree} has schema version {found}, this build reads {SCHEMA_VERSION}")]
-    NewerSchema { tree: String, found: u32 },
+    #[error("value in tree {tree} has schema version {found}, this build reads up to {reads}")]
+    NewerSchema {
+        tree: String,
+        found: u32,
+        reads: u32,
+    },
     #[error("blob {0}: {1}")]
     BlobIo(String, std::io::Error),
     #[error("blob {hash} does not match its content")]
@@ -78,118 +85,139 @@ impl Store {
         Ok(Self { db, blobs })
     }
 
-    pub fn put<T: Serialize>(&self, tree: &str, k: &[u8], value: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(&Versioned {
-            v: SCHEMA_VERSION,
+    fn encode<V: Serialize>(version: u32, value: &V) -> Vec<u8> {
+        serde_json::to_vec(&Versioned {
+            v: version,
             d: value,
         })
-        .expect("plain data always serializes");
-        self.db.open_tree(tree)?.insert(k, bytes)?;
+        .expect("plain data always serializes")
+    }
+
+    pub fn put<K: TableKey, V: TableValue>(
+        &self,
+        t: &Table<K, V>,
+        k: &K,
+        value: &V,
+    ) -> Result<(), StoreError> {
+        let bytes = Self::encode(t.version, value);
+        self.db.open_tree(t.name)?.insert(k.to_bytes(), bytes)?;
         Ok(())
     }
 
     /// Writes and waits until the write is on disk (for write-ahead records).
-    pub fn put_durable<T: Serialize>(
+    pub fn put_durable<K: TableKey, V: TableValue>(
         &self,
-        tree: &str,
-        k: &[u8],
-        value: &T,
+        t: &Table<K, V>,
+        k: &K,
+        value: &V,
     ) -> Result<(), StoreError> {
-        self.put(tree, k, value)?;
+        self.put(t, k, value)?;
         self.db.flush()?;
         Ok(())
     }
 
-    fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    fn decode<K, V: TableValue>(t: &Table<K, V>, bytes: &[u8]) -> Result<V, StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            tree: t.name.into(),
+            detail,
+        };
         let raw: Versioned<serde_json::Value> =
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-                tree: tree.into(),
-                detail: e.to_string(),
-            })?;
-        if raw.v > SCHEMA_VERSION {
+            serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if raw.v > t.version {
             return Err(StoreError::NewerSchema {
-                tree: tree.into(),
+                tree: t.name.into(),
                 found: raw.v,
+                reads: t.version,
             });
         }
-        serde_json::from_value(raw.d).map_err(|e| StoreError::Corrupt {
-            tree: tree.into(),
-            detail: e.to_string(),
-        })
+        serde_json::from_value(raw.d).map_err(|e| corrupt(e.to_string()))
     }
 
-    pub fn get<T: DeserializeOwned>(&self, tree: &str, k: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.db.open_tree(tree)?.get(k)? {
-            Some(b) => Ok(Some(Self::decode(tree, &b)?)),
+    fn decode_entry<K: TableKey, V: TableValue>(
+        t: &Table<K, V>,
+        k: &[u8],
+        v: &[u8],
+    ) -> Result<(K, V), StoreError> {
+        let key = K::from_bytes(k).ok_or_else(|| StoreError::Corrupt {
+            tree: t.name.into(),
+            detail: format!("key {} is not of this tree's form", hex::encode(k)),
+        })?;
+        Ok((key, Self::decode(t, v)?))
+    }
+
+    pub fn get<K: TableKey, V: TableValue>(
+        &self,
+        t: &Table<K, V>,
+        k: &K,
+    ) -> Result<Option<V>, StoreError> {
+        match self.db.open_tree(t.name)?.get(k.to_bytes())? {
+            Some(b) => Ok(Some(Self::decode(t, &b)?)),
             None => Ok(None),
         }
     }
 
-    /// All values whose key starts with `prefix`, in key order.
-    pub fn scan<T: DeserializeOwned>(
+    /// All entries whose key starts with the u64 parts `prefix` (a cycle), in key order.
+    pub fn scan<K: TableKey, V: TableValue>(
         &self,
-        tree: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
-        let t = self.db.open_tree(tree)?;
+        t: &Table<K, V>,
+        prefix: &[u64],
+    ) -> Result<Vec<(K, V)>, StoreError> {
+        let tree = self.db.open_tree(t.name)?;
         let mut out = vec![];
-        for kv in t.scan_prefix(prefix) {
+        for kv in tree.scan_prefix(key(prefix)) {
             let (k, v) = kv?;
-            out.push((k.to_vec(), Self::decode(tree, &v)?));
+            out.push(Self::decode_entry(t, &k, &v)?);
         }
         Ok(out)
     }
 
-    /// Values with `from <= key < to`, in key order (reads only that range).
-    pub fn range<T: DeserializeOwned>(
+    /// Entries with `from <= key < to` (u64 parts, compared as a prefix), in key order; reads
+    /// only that range.
+    pub fn range<K: TableKey, V: TableValue>(
         &self,
-        tree: &str,
-        from: &[u8],
-        to: &[u8],
-    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
-        let t = self.db.open_tree(tree)?;
+        t: &Table<K, V>,
+        from: &[u64],
+        to: &[u64],
+    ) -> Result<Vec<(K, V)>, StoreError> {
+        let tree = self.db.open_tree(t.name)?;
         let mut out = vec![];
-        for kv in t.range(from..to) {
+        for kv in tree.range(key(from)..key(to)) {
             let (k, v) = kv?;
-            out.push((k.to_vec(), Self::decode(tree, &v)?));
+            out.push(Self::decode_entry(t, &k, &v)?);
         }
         Ok(out)
     }
 
-    /// The value with the greatest key, if any (reads one entry).
-    pub fn last<T: DeserializeOwned>(
+    /// The entry with the greatest key, if any (reads one entry).
+    pub fn last<K: TableKey, V: TableValue>(
         &self,
-        tree: &str,
-    ) -> Result<Option<(Vec<u8>, T)>, StoreError> {
-        match self.db.open_tree(tree)?.last()? {
-            Some((k, v)) => Ok(Some((k.to_vec(), Self::decode(tree, &v)?))),
+        t: &Table<K, V>,
+    ) -> Result<Option<(K, V)>, StoreError> {
+        match self.db.open_tree(t.name)?.last()? {
+            Some((k, v)) => Ok(Some(Self::decode_entry(t, &k, &v)?)),
             None => Ok(None),
         }
     }
 
-    /// Removes `k` from `tree` (absent is fine).
-    pub fn remove(&self, tree: &str, k: &[u8]) -> Result<(), StoreError> {
-        self.db.open_tree(tree)?.remove(k)?;
+    /// Removes `k` (absent is fine).
+    pub fn remove<K: TableKey, V>(&self, t: &Table<K, V>, k: &K) -> Result<(), StoreError> {
+        self.db.open_tree(t.name)?.remove(k.to_bytes())?;
         Ok(())
     }
 
     /// Inserts only if absent; returns false when a value was already there (check-and-record in
     /// one atomic step, so two writers can never both win).
-    pub fn insert_new<T: Serialize>(
+    pub fn insert_new<K: TableKey, V: TableValue>(
         &self,
-        tree: &str,
-        k: &[u8],
-        value: &T,
+        t: &Table<K, V>,
+        k: &K,
+        value: &V,
     ) -> Result<bool, StoreError> {
-        let bytes = serde_json::to_vec(&Versioned {
-            v: SCHEMA_VERSION,
-            d: value,
-        })
-        .expect("plain data always serializes");
+        let bytes = Self::encode(t.version, value);
         let won = self
             .db
-            .open_tree(tree)?
-            .compare_and_swap(k, None as Option<&[u8]>, Some(bytes))?
+            .open_tree(t.name)?
+            .compare_and_swap(k.to_bytes(), None as Option<&[u8]>, Some(bytes))?
             .is_ok();
         if won {
             self.db.flush()?;
@@ -279,18 +307,19 @@ mod tests {
         a: u32,
     }
 
+    const BY_CYCLE: Table<u64, Rec> = Table::new("test_by_cycle", 1);
+    const BY_UID: Table<(u64, u16), Rec> = Table::new("test_by_uid", 1);
+    const SLOT: Table<Fixed, Rec> = Table::new("test_slot", 1);
+
     #[test]
     fn values_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap();
-            s.put_durable("rounds", &key(&[3]), &Rec { a: 7 }).unwrap();
+            s.put_durable(&BY_CYCLE, &3, &Rec { a: 7 }).unwrap();
         }
         let s = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            s.get::<Rec>("rounds", &key(&[3])).unwrap(),
-            Some(Rec { a: 7 })
-        );
+        assert_eq!(s.get(&BY_CYCLE, &3).unwrap(), Some(Rec { a: 7 }));
     }
 
     #[test]
@@ -298,11 +327,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for c in [300u64, 2, 17] {
-            s.put("scores", &key(&[c, 1]), &Rec { a: c as u32 })
-                .unwrap();
+            s.put(&BY_UID, &(c, 1), &Rec { a: c as u32 }).unwrap();
         }
         let got: Vec<u32> = s
-            .scan::<Rec>("scores", &[])
+            .scan(&BY_UID, &[])
             .unwrap()
             .into_iter()
             .map(|(_, r)| r.a)
@@ -310,34 +338,55 @@ mod tests {
         assert_eq!(got, vec![2, 17, 300]);
         assert_eq!(key_parts(&key(&[5, 9])), vec![5, 9]);
         let mid: Vec<u32> = s
-            .range::<Rec>("scores", &key(&[3]), &key(&[300]))
+            .range(&BY_UID, &[3], &[300])
             .unwrap()
             .into_iter()
             .map(|(_, r)| r.a)
             .collect();
         assert_eq!(mid, vec![17], "range is [from, to)");
-        assert_eq!(s.last::<Rec>("scores").unwrap().unwrap().1, Rec { a: 300 });
-        assert!(s.last::<Rec>("empty").unwrap().is_none());
+        assert_eq!(
+            s.last(&BY_UID).unwrap().unwrap(),
+            ((300, 1), Rec { a: 300 })
+        );
+        assert!(s.last(&BY_CYCLE).unwrap().is_none());
     }
 
     #[test]
     fn newer_schema_and_garbage_are_typed_errors() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.db.open_tree("meta")
-            .unwrap()
-            .insert(b"x", br#"{"v":99,"d":{"a":1}}"#.to_vec())
-            .unwrap();
+        let raw = |k: &[u8], v: &[u8]| {
+            s.db.open_tree(SLOT.name)
+                .unwrap()
+                .insert(k, v.to_vec())
+                .unwrap()
+        };
+        raw(b"x", br#"{"v":99,"d":{"a":1}}"#);
         assert!(matches!(
-            s.get::<Rec>("meta", b"x"),
-            Err(StoreError::NewerSchema { found: 99, .. })
+            s.get(&SLOT, &Fixed(b"x")),
+            Err(StoreError::NewerSchema {
+                found: 99,
+                reads: 1,
+                ..
+            })
         ));
-        s.db.open_tree("meta")
+        raw(b"y", b"garbage");
+        assert!(matches!(
+            s.get(&SLOT, &Fixed(b"y")),
+            Err(StoreError::Corrupt { .. })
+        ));
+        raw(b"z", br#"{"v":1,"d":{"a":"not a number"}}"#);
+        assert!(matches!(
+            s.get(&SLOT, &Fixed(b"z")),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // A key that is not of the tree's form is a typed error too, not a panic.
+        s.db.open_tree(BY_UID.name)
             .unwrap()
-            .insert(b"y", b"garbage".to_vec())
+            .insert(b"short", br#"{"v":1,"d":{"a":1}}"#.to_vec())
             .unwrap();
         assert!(matches!(
-            s.get::<Rec>("meta", b"y"),
+            s.scan(&BY_UID, &[]),
             Err(StoreError::Corrupt { .. })
         ));
     }
@@ -350,9 +399,7 @@ mod tests {
             let hs: Vec<_> = (0..8)
                 .map(|i| {
                     let s = s.clone();
-                    sc.spawn(move || {
-                        s.insert_new("weights", &key(&[1]), &Rec { a: i }).unwrap() as usize
-                    })
+                    sc.spawn(move || s.insert_new(&BY_CYCLE, &1, &Rec { a: i }).unwrap() as usize)
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()

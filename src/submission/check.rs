@@ -9,11 +9,11 @@
 //!    hash, key set, shapes, finite values;
 //! 5. with the global model: value and distance bounds (`out_of_range`).
 
-use super::manifest::SignedManifest;
 use super::validate::{ShardSpec, validate_shard};
 use super::verdict::Verdict;
 use crate::pol::ScreenConfig;
 use crate::pol::screen::check_bounds;
+use crate::protocol::connito::SignedManifest;
 use crate::tensors::{Hash32, StateDict, canonical_size};
 
 /// Largest manifest accepted, bytes (a manifest is about 400).

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::manifest::SignedManifest;
+use crate::protocol::connito::SignedManifest;
 use crate::tensors::{Hash32, StateDict, blake2b_256, decode_canonical};
 
 /// What a valid shard for one expert group looks like.
@@ -168,8 +168,8 @@ pub fn validate_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::connito::Manifest;
     use crate::submission::keys::Hotkey;
-    use crate::submission::manifest::Manifest;
     use crate::tensors::{TensorBlob, encode_safetensors};
 
     const UP: &str = "model.layers.0.mlp.experts.4.up_proj.weight";

@@ -12,10 +12,10 @@
 
 use burn::tensor::Device;
 
-use super::{GroupTrainer, StepStats, TrainConfig, load_run, save_run};
+use super::{GroupTrainer, SavedRunRecord, StepStats, TrainConfig, load_run, save_run};
 use crate::data::{Sampler, TokenBatch};
 use crate::model::ModelConfig;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Table};
 use crate::tensors::StateDict;
 
 /// Where a run's batches come from.
@@ -63,10 +63,10 @@ pub struct RunOptions<'a> {
     pub budget: u64,
     /// Save a checkpoint every this many optimizer steps (0: never).
     pub checkpoint_every: u64,
-    /// Where checkpoints live: `store`, tree `tree`, key `key`.
+    /// Where checkpoints live: `store`, table `table`, key `key`.
     pub store: &'a Store,
-    pub tree: &'a str,
-    pub key: Vec<u8>,
+    pub table: &'static Table<u64, SavedRunRecord>,
+    pub key: u64,
     /// Which start a checkpoint belongs to (the global model's version or hash).
     pub start: u64,
 }
@@ -99,7 +99,7 @@ impl<'a, S: BatchSource> TrainRun<'a, S> {
         opts: RunOptions<'a>,
         source: impl FnOnce(Option<u64>) -> S,
     ) -> Result<Self, TrainError> {
-        let saved = load_run(opts.store, opts.tree, &opts.key, opts.start)?;
+        let saved = load_run(opts.store, opts.table, opts.key, opts.start)?;
         let (trainer, cursor, attempts, resumed_from) = match saved {
             Some(s) => (
                 GroupTrainer::restore(
@@ -183,8 +183,8 @@ impl<'a, S: BatchSource> TrainRun<'a, S> {
     pub fn checkpoint(&self) -> Result<(), TrainError> {
         save_run(
             self.opts.store,
-            self.opts.tree,
-            &self.opts.key,
+            self.opts.table,
+            self.opts.key,
             &self.trainer,
             self.opts.start,
             self.source.cursor(),
@@ -224,8 +224,8 @@ mod tests {
             budget: 6,
             checkpoint_every: 2,
             store,
-            tree: "runs",
-            key: vec![1],
+            table: &crate::store::tables::TRAIN_CHECKPOINTS,
+            key: 1,
             start: 9,
         }
     }

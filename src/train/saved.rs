@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Checkpoint, GroupTrainer};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Table};
 use crate::tensors::Hash32;
 
 /// The record of a saved run.
@@ -34,11 +34,11 @@ pub struct SavedRun {
     pub attempts: usize,
 }
 
-/// Saves `tr`'s state under `tree`/`key` and drops the blobs of the checkpoint it replaces.
+/// Saves `tr`'s state under `table`/`key` and drops the blobs of the checkpoint it replaces.
 pub fn save_run(
     store: &Store,
-    tree: &str,
-    key: &[u8],
+    table: &Table<u64, SavedRunRecord>,
+    key: u64,
     tr: &GroupTrainer,
     global_version: u64,
     cursor: u64,
@@ -54,8 +54,8 @@ pub fn save_run(
         m: store.put_state_dict(&c.m)?,
         v: store.put_state_dict(&c.v)?,
     };
-    let old: Option<SavedRunRecord> = store.get(tree, key)?;
-    store.put_durable(tree, key, &rec)?;
+    let old = store.get(table, &key)?;
+    store.put_durable(table, &key, &rec)?;
     if let Some(old) = old {
         for h in [old.params, old.m, old.v] {
             if ![rec.params, rec.m, rec.v].contains(&h) {
@@ -66,15 +66,15 @@ pub fn save_run(
     Ok(())
 }
 
-/// The run saved under `tree`/`key`, if there is one that started from `global_version`.
+/// The run saved under `table`/`key`, if there is one that started from `global_version`.
 pub fn load_run(
     store: &Store,
-    tree: &str,
-    key: &[u8],
+    table: &Table<u64, SavedRunRecord>,
+    key: u64,
     global_version: u64,
 ) -> Result<Option<SavedRun>, StoreError> {
     let Some(rec) = store
-        .get::<SavedRunRecord>(tree, key)?
+        .get(table, &key)?
         .filter(|r| r.global_version == global_version)
     else {
         return Ok(None);
@@ -96,6 +96,7 @@ mod tests {
     use super::*;
     use crate::data::{Domain, Sampler, Split};
     use crate::model::{ModelConfig, init_state_dict};
+    use crate::store::tables::TRAIN_CHECKPOINTS;
     use crate::train::TrainConfig;
     use burn::tensor::Device;
 
@@ -113,16 +114,16 @@ mod tests {
         let mut tr = GroupTrainer::new(&cfg, &tcfg, &global, 1, &device);
         let mut s = Sampler::new(Domain::Sorting, 1, Split::Train, 8, 0);
         tr.run(&mut s, 2);
-        save_run(&store, "runs", b"k", &tr, 7, s.cursor, 2).unwrap();
-        let first: SavedRunRecord = store.get("runs", b"k").unwrap().unwrap();
+        save_run(&store, &TRAIN_CHECKPOINTS, 1, &tr, 7, s.cursor, 2).unwrap();
+        let first = store.get(&TRAIN_CHECKPOINTS, &1).unwrap().unwrap();
         tr.run(&mut s, 1);
-        save_run(&store, "runs", b"k", &tr, 7, s.cursor, 3).unwrap();
+        save_run(&store, &TRAIN_CHECKPOINTS, 1, &tr, 7, s.cursor, 3).unwrap();
         assert!(
             store.get_state_dict(&first.params).is_err(),
             "old blob kept"
         );
-        assert_eq!(load_run(&store, "runs", b"k", 8).unwrap(), None);
-        let back = load_run(&store, "runs", b"k", 7).unwrap().unwrap();
+        assert_eq!(load_run(&store, &TRAIN_CHECKPOINTS, 1, 8).unwrap(), None);
+        let back = load_run(&store, &TRAIN_CHECKPOINTS, 1, 7).unwrap().unwrap();
         assert_eq!(back.checkpoint, tr.checkpoint());
         assert_eq!((back.cursor, back.attempts), (s.cursor, 3));
     }

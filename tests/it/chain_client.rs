@@ -7,8 +7,8 @@ use crate::common;
 use std::process::Command;
 use std::time::Duration;
 
-use connito::chain::dev_calls::Reveal;
-use connito::chain::subxt_client::SubxtClient;
+use connito::chain::Reveal;
+use connito::chain::subxt::SubxtClient;
 use connito::chain::{Axon, BlockInfo, ChainClient, ChainError, commit_hash, netuid_index};
 use connito::submission::Hotkey;
 use connito::wallet::dev_key;

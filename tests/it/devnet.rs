@@ -181,7 +181,7 @@ fn hex_bytes(v: &Value) -> Vec<u8> {
 
 #[test]
 fn devnet_takes_signed_extrinsics_and_refuses_bad_ones() {
-    use connito::chain::extrinsic::{Era, SigningContext, extrinsic_hash, sign};
+    use connito::chain::substrate::extrinsic::{Era, SigningContext, extrinsic_hash, sign};
     use connito::submission::Hotkey;
 
     let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use connito::chain::subxt_client::SubxtClient;
+use connito::chain::subxt::SubxtClient;
 use connito::chain::{BlockInfo, ChainClient};
 use connito::config::LocalnetConfig;
 use connito::daemon_config::DaemonConfig;
@@ -440,7 +440,7 @@ fn check_verdicts(dir: &Path, v: Proc, fxs: &[Fx], cases: &[Case], cycle: u64) {
     }
     let store = connito::store::Store::open(&dir.join("v").join("state")).unwrap();
     let stored: BTreeMap<[u8; 32], (String, String)> = store
-        .scan::<serde_json::Value>("submissions", &connito::store::key(&[cycle]))
+        .scan(&connito::store::tables::SUBMISSIONS.as_json(), &[cycle])
         .unwrap()
         .into_iter()
         .map(|(_, s)| {

@@ -4,7 +4,7 @@
 //! or sent.
 
 use connito::chain::ChainClient;
-use connito::chain::subxt_client::SubxtClient;
+use connito::chain::subxt::SubxtClient;
 
 #[test]
 fn reads_a_live_subnet() {

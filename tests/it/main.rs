@@ -11,6 +11,7 @@ mod devnet_sdk;
 mod dsv2_fixtures;
 mod hostile;
 mod hostile_validator;
+mod layers;
 mod live;
 mod localnet;
 mod train_resume;
