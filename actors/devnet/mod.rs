@@ -230,15 +230,24 @@ fn subscription_kind(method: &str) -> Option<(bool, &'static str)> {
         "chain_subscribeFinalizedHeads" => (true, "chain_finalizedHead"),
         "chain_subscribeAllHeads" => (true, "chain_allHead"),
         "author_submitAndWatchExtrinsic" => (true, WATCH),
+        "state_subscribeRuntimeVersion" | "chain_subscribeRuntimeVersion" => {
+            (true, RUNTIME_VERSION)
+        }
         "chain_unsubscribeNewHeads" | "chain_unsubscribeNewHead" => (false, "chain_newHead"),
         "chain_unsubscribeFinalizedHeads" => (false, "chain_finalizedHead"),
         "chain_unsubscribeAllHeads" => (false, "chain_allHead"),
         "author_unwatchExtrinsic" => (false, WATCH),
+        "state_unsubscribeRuntimeVersion" | "chain_unsubscribeRuntimeVersion" => {
+            (false, RUNTIME_VERSION)
+        }
         _ => return None,
     })
 }
 
 const WATCH: &str = "author_extrinsicUpdate";
+/// Polkadot.js subscribes to this at connect; devnet's runtime never upgrades, so the version is
+/// sent once and the subscription then stays open, silent, until unsubscribed.
+const RUNTIME_VERSION: &str = "state_runtimeVersion";
 /// Blocks a watched extrinsic may take to be included before it is reported `dropped` (it is
 /// always in the next block; this bounds the task if it never is).
 const WATCH_BLOCKS: u64 = 16;
@@ -404,6 +413,8 @@ async fn subscription(
             }
         };
         tokio::spawn(watch_extrinsic(chain.clone(), rx, ready, out, hash, from))
+    } else if notification == RUNTIME_VERSION {
+        tokio::spawn(runtime_version(chain.clone(), ready, out))
     } else {
         tokio::spawn(follow_heads(chain.clone(), rx, ready, out))
     };
@@ -427,6 +438,23 @@ impl Out {
         let note = json!({"jsonrpc": "2.0", "method": self.method,
             "params": {"subscription": self.sub, "result": result}});
         send(&self.w, &note).await.is_ok()
+    }
+}
+
+/// A runtime-version subscription: the version once, then nothing until it is closed (the task
+/// is aborted by the unsubscribe or when the connection ends).
+async fn runtime_version(
+    chain: Arc<DevChain>,
+    ready: tokio::sync::oneshot::Receiver<()>,
+    out: Out,
+) {
+    if ready.await.is_err() {
+        return;
+    }
+    let v = serde_json::to_value(NodeView::runtime_version(chain.as_ref()).to_json())
+        .expect("plain struct");
+    if out.send(v).await {
+        std::future::pending::<()>().await;
     }
 }
 

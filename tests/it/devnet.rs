@@ -109,6 +109,37 @@ impl Ws {
     }
 }
 
+/// Polkadot.js subscribes to the runtime version at connect (issue 23): devnet sends it once and
+/// keeps the subscription until it is closed; closing it twice finds nothing the second time.
+#[test]
+fn devnet_serves_the_runtime_version_subscription_polkadot_js_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path());
+    let want = call(node.port, "state_getRuntimeVersion", json!([]))["result"].clone();
+    let mut ws = Ws::open(node.port);
+    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"state_subscribeRuntimeVersion","params":[]}"#);
+    let sub = ws.recv()["result"].as_str().unwrap().to_string();
+    let note = ws.recv();
+    assert_eq!(note["method"], "state_runtimeVersion");
+    assert_eq!(note["params"]["subscription"], sub.as_str());
+    assert_eq!(note["params"]["result"], want);
+    let close = |id: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"state_unsubscribeRuntimeVersion","params":["{sub}"]}}"#
+        )
+    };
+    ws.send(&close(2));
+    assert_eq!(
+        ws.recv(),
+        json!({"jsonrpc": "2.0", "id": 2, "result": true})
+    );
+    ws.send(&close(3));
+    assert_eq!(
+        ws.recv(),
+        json!({"jsonrpc": "2.0", "id": 3, "result": false})
+    );
+}
+
 #[test]
 fn devnet_serves_json_rpc_subscriptions_and_survives_bad_input_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
