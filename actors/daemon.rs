@@ -68,7 +68,6 @@ pub async fn spawn_validator(ctx: Ctx) -> Result<ActorRef<SupervisorMsg>, ractor
             let c = c.clone();
             move || ChainSyncArgs {
                 ctx: c.clone(),
-                poll: c.poll,
                 read_commitments: true,
             }
         }),
@@ -104,7 +103,6 @@ pub async fn spawn_miner(
             let c = c.clone();
             move || ChainSyncArgs {
                 ctx: c.clone(),
-                poll: c.poll,
                 read_commitments: false,
             }
         }),

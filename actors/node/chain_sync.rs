@@ -4,8 +4,6 @@
 //! read of that tick is pinned to. A chain outage is logged and retried; it never fails the
 //! actor.
 
-use std::time::Duration;
-
 use connito::phase::Phase;
 use connito::submission::Commitment;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -22,7 +20,6 @@ pub enum ChainSyncMsg {
 
 pub struct ChainSyncArgs {
     pub ctx: Ctx,
-    pub poll: Duration,
     /// Record miners' commitments (a validator's job; a miner reads only what it needs).
     pub read_commitments: bool,
 }
@@ -43,7 +40,7 @@ impl Actor for ChainSync {
         myself: ActorRef<Self::Msg>,
         args: ChainSyncArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(args.poll, || ChainSyncMsg::Poll);
+        myself.send_interval(args.ctx.poll, || ChainSyncMsg::Poll);
         let last_block = args.ctx.store.get(&CHAIN, &LAST_SEEN)?.unwrap_or(0);
         Ok(ChainSyncState {
             args,

@@ -145,6 +145,18 @@ impl Store {
         Ok((key, Self::decode(t, v)?))
     }
 
+    /// Decodes the entries a sled iterator yields, in its order.
+    fn entries<K: TableKey, V: TableValue>(
+        t: &Table<K, V>,
+        iter: sled::Iter,
+    ) -> Result<Vec<(K, V)>, StoreError> {
+        iter.map(|kv| {
+            let (k, v) = kv?;
+            Self::decode_entry(t, &k, &v)
+        })
+        .collect()
+    }
+
     pub fn get<K: TableKey, V: TableValue>(
         &self,
         t: &Table<K, V>,
@@ -162,13 +174,7 @@ impl Store {
         t: &Table<K, V>,
         prefix: &[u64],
     ) -> Result<Vec<(K, V)>, StoreError> {
-        let tree = self.db.open_tree(t.name)?;
-        let mut out = vec![];
-        for kv in tree.scan_prefix(key(prefix)) {
-            let (k, v) = kv?;
-            out.push(Self::decode_entry(t, &k, &v)?);
-        }
-        Ok(out)
+        Self::entries(t, self.db.open_tree(t.name)?.scan_prefix(key(prefix)))
     }
 
     /// Entries with `from <= key < to` (u64 parts, compared as a prefix), in key order; reads
@@ -179,13 +185,7 @@ impl Store {
         from: &[u64],
         to: &[u64],
     ) -> Result<Vec<(K, V)>, StoreError> {
-        let tree = self.db.open_tree(t.name)?;
-        let mut out = vec![];
-        for kv in tree.range(key(from)..key(to)) {
-            let (k, v) = kv?;
-            out.push(Self::decode_entry(t, &k, &v)?);
-        }
-        Ok(out)
+        Self::entries(t, self.db.open_tree(t.name)?.range(key(from)..key(to)))
     }
 
     /// The entry with the greatest key, if any (reads one entry).

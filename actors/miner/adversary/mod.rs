@@ -83,7 +83,7 @@ impl Strategy {
 
 /// A shard made from the global experts without training, for the roles that make one:
 /// `None` for roles that train or take someone else's shard.
-pub fn untrained(role: Role, mut global_group: StateDict, seed: u64) -> Option<StateDict> {
+fn untrained(role: Role, mut global_group: StateDict, seed: u64) -> Option<StateDict> {
     match role {
         // Their shard only makes the commitment well-formed; their location is the attack.
         Role::FreeRider | Role::GarbageServer | Role::SlowServer | Role::Ssrf => {}
@@ -113,7 +113,7 @@ pub fn untrained(role: Role, mut global_group: StateDict, seed: u64) -> Option<S
 
 /// The heldout-trainer's best public guess of a round's evaluation seed: the block hash as a
 /// dev chain without a secret salt would have made it, from the config seed and the block.
-pub fn guessed_round_seed(config_seed: u64, seed_block: u64, cycle: u64) -> u64 {
+fn guessed_round_seed(config_seed: u64, seed_block: u64, cycle: u64) -> u64 {
     let guess = connito::tensors::blake2b_256(
         &[config_seed.to_le_bytes(), seed_block.to_le_bytes()].concat(),
     );
@@ -121,12 +121,12 @@ pub fn guessed_round_seed(config_seed: u64, seed_block: u64, cycle: u64) -> u64 
 }
 
 /// The block a round's evaluation seed comes from (the first Submission block).
-pub fn seed_block(clock: &connito::phase::PhaseClock, cycle: u64) -> u64 {
+fn seed_block(clock: &connito::phase::PhaseClock, cycle: u64) -> u64 {
     clock.phase_start(cycle, Phase::Submission)
 }
 
 /// `bytes` with one bit of its last byte flipped (a "new" shard with a new hash).
-pub fn flip_one_bit(mut bytes: Vec<u8>) -> Vec<u8> {
+fn flip_one_bit(mut bytes: Vec<u8>) -> Vec<u8> {
     if let Some(b) = bytes.last_mut() {
         *b ^= 1;
     }
@@ -134,7 +134,7 @@ pub fn flip_one_bit(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// Random bytes for a garbage server's `/g/{cycle}/...` routes.
-pub fn garbage(path: &str) -> Option<Response> {
+fn garbage(path: &str) -> Option<Response> {
     path.strip_prefix("/g/")?;
     let mut r = SplitMix64::new(mix(&[hash_u64(&connito::tensors::blake2b_256(
         path.as_bytes(),
@@ -145,7 +145,7 @@ pub fn garbage(path: &str) -> Option<Response> {
 
 /// A slow server: accepts connections and never answers (each is held for a minute, then
 /// dropped). Returns its base URL.
-pub async fn tarpit() -> std::io::Result<String> {
+async fn tarpit() -> std::io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
