@@ -278,7 +278,7 @@ impl Localnet {
                 d.ctx.daemon
             );
         }
-        let head = self.chain.produce_block()?;
+        let head = self.chain.produce_block_at(crate::devnet::unix_now())?;
         let l = self.cycle_len;
         for c in self
             .crash

@@ -65,7 +65,7 @@ pub async fn run(o: DevnetOpts) -> anyhow::Result<()> {
             _ = &mut ctrl_c => break,
         }
         let c = chain.clone();
-        let head = tokio::task::spawn_blocking(move || c.produce_block()).await??;
+        let head = tokio::task::spawn_blocking(move || c.produce_block_at(unix_now())).await??;
         let _ = heads.send(head.number);
         sealed += 1;
         if o.blocks.is_some_and(|b| sealed >= b) {
@@ -233,6 +233,7 @@ fn subscription_kind(method: &str) -> Option<(bool, &'static str)> {
         "state_subscribeRuntimeVersion" | "chain_subscribeRuntimeVersion" => {
             (true, RUNTIME_VERSION)
         }
+        "state_subscribeStorage" => (true, STORAGE),
         "chain_unsubscribeNewHeads" | "chain_unsubscribeNewHead" => (false, "chain_newHead"),
         "chain_unsubscribeFinalizedHeads" => (false, "chain_finalizedHead"),
         "chain_unsubscribeAllHeads" => (false, "chain_allHead"),
@@ -240,6 +241,7 @@ fn subscription_kind(method: &str) -> Option<(bool, &'static str)> {
         "state_unsubscribeRuntimeVersion" | "chain_unsubscribeRuntimeVersion" => {
             (false, RUNTIME_VERSION)
         }
+        "state_unsubscribeStorage" => (false, STORAGE),
         _ => return None,
     })
 }
@@ -248,6 +250,9 @@ const WATCH: &str = "author_extrinsicUpdate";
 /// Polkadot.js subscribes to this at connect; devnet's runtime never upgrades, so the version is
 /// sent once and the subscription then stays open, silent, until unsubscribed.
 const RUNTIME_VERSION: &str = "state_runtimeVersion";
+/// Storage values of given keys: all of them at once, then those that changed, per new block
+/// (polkadot.js reads the nonce for `signAndSend` this way, and any `api.query.*(.., callback)`).
+const STORAGE: &str = "state_storage";
 /// Blocks a watched extrinsic may take to be included before it is reported `dropped` (it is
 /// always in the next block; this bounds the task if it never is).
 const WATCH_BLOCKS: u64 = 16;
@@ -389,6 +394,13 @@ async fn subscription(
         let e = RpcError::InvalidRequest(format!("at most {MAX_SUBSCRIPTIONS} subscriptions"));
         return Some((e.response(&r.id), None));
     }
+    let storage_keys = match notification {
+        STORAGE => match rpc::storage_subscription_keys(&r) {
+            Ok(keys) => keys,
+            Err(e) => return Some((e.response(&r.id), None)),
+        },
+        _ => Vec::new(),
+    };
     // Listen before submitting, so the block that includes the extrinsic cannot be missed.
     let rx = heads.subscribe();
     let id = format!("{:016x}", subs.next);
@@ -415,6 +427,8 @@ async fn subscription(
         tokio::spawn(watch_extrinsic(chain.clone(), rx, ready, out, hash, from))
     } else if notification == RUNTIME_VERSION {
         tokio::spawn(runtime_version(chain.clone(), ready, out))
+    } else if notification == STORAGE {
+        tokio::spawn(follow_storage(chain.clone(), rx, ready, out, storage_keys))
     } else {
         tokio::spawn(follow_heads(chain.clone(), rx, ready, out))
     };
@@ -489,6 +503,43 @@ async fn follow_heads(
     }
 }
 
+/// A storage subscription: the values of `keys` at the best block, then, after each new block,
+/// those that changed (a lagging reader reads the newest block once).
+async fn follow_storage(
+    chain: Arc<DevChain>,
+    mut rx: broadcast::Receiver<u64>,
+    ready: tokio::sync::oneshot::Receiver<()>,
+    out: Out,
+    keys: Vec<Vec<u8>>,
+) {
+    if ready.await.is_err() {
+        return;
+    }
+    let keys = Arc::new(keys);
+    let mut last: Option<Vec<Option<Vec<u8>>>> = None;
+    loop {
+        let (c, k) = (chain.clone(), keys.clone());
+        // The state snapshot may be rebuilt under the chain lock: off the socket's task.
+        let read = tokio::task::spawn_blocking(move || {
+            let (_, block) = NodeView::best(c.as_ref());
+            (block, c.storage_many(&k, Some(block)))
+        });
+        let Ok((block, now)) = read.await else {
+            return;
+        };
+        if let Some(set) = rpc::storage_change_set(&block, &keys, last.as_deref(), &now)
+            && !out.send(set).await
+        {
+            return;
+        }
+        last = Some(now);
+        match rx.recv().await {
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// An extrinsic watch: `ready`, then `{"inBlock": h}` and `{"finalized": h}` (blocks are final
 /// when sealed) once a block after `from` contains it, or `dropped` if none within
 /// [`WATCH_BLOCKS`].
@@ -525,5 +576,40 @@ async fn watch_extrinsic(
             let _ = out.send(json!("dropped")).await;
             return;
         }
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it): the time a block is sealed at.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subscription_rpc_methods_lists_is_served_and_closable() {
+        for m in rpc::SUBSCRIPTION_METHODS {
+            let (open, note) = subscription_kind(m).unwrap_or_else(|| panic!("{m} not served"));
+            assert_eq!(
+                open,
+                !m.contains("_unsubscribe") && *m != "author_unwatchExtrinsic"
+            );
+            // Each kind opened is closed by a listed method, and the reverse.
+            assert!(
+                rpc::SUBSCRIPTION_METHODS
+                    .iter()
+                    .any(|o| subscription_kind(o) == Some((!open, note))),
+                "{m}"
+            );
+        }
+        assert_eq!(
+            subscription_kind("state_subscribeStorage"),
+            Some((true, "state_storage"))
+        );
+        assert_eq!(subscription_kind("state_getStorage"), None);
     }
 }

@@ -11,6 +11,8 @@
 
 mod commit;
 pub mod dev;
+pub mod drand;
+pub mod epoch_clock;
 pub mod network;
 pub mod substrate;
 pub mod subxt;
@@ -19,8 +21,9 @@ pub mod weight_state;
 pub use commit::{Reveal, commit_hash, commit_preimage, encode_compact, netuid_index};
 pub use dev::{
     BLOCK_HASH_COUNT, DEV_ACCOUNTS, DEV_ENDOWMENT, DEV_RUNTIME_APIS, DevChain, DevChainConfig,
-    DevStorage,
+    DevRuntime, DevStorage,
 };
+pub use epoch_clock::{EpochClock, EpochState};
 
 use serde::{Deserialize, Serialize};
 

@@ -13,15 +13,22 @@ use connito::chain::{Axon, BlockInfo, ChainClient, ChainError, commit_hash, netu
 use connito::submission::Hotkey;
 use connito::wallet::dev_key;
 
-const CONFIG: &str = r#"
+/// The devnet config, with the runtime (`spec425`: the stateful epoch clock; `spec365`: the
+/// legacy one) to emulate.
+fn config(runtime: &str) -> String {
+    format!(
+        r#"
 block_time_ms = 100
 [chain]
+runtime = "{runtime}"
 netuid = 102
 tempo = 12
 weights_rate_limit = 0
 commit_reveal_enabled = true
 reveal_period_epochs = 1
-"#;
+"#
+    )
+}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -44,9 +51,22 @@ async fn finalized_after(c: &SubxtClient, block: u64) -> BlockInfo {
 
 #[test]
 fn subxt_client_reads_and_submits_against_devnet() {
+    reads_and_submits("spec425", 12);
+}
+
+/// The same against December 2025's runtime: the legacy epoch clock, whose `WeightCommits` rows
+/// carry their reveal window and whose epochs are `tempo + 1` blocks.
+#[test]
+fn subxt_client_reads_and_submits_against_devnet_spec365() {
+    reads_and_submits("spec365", 13);
+}
+
+/// Every read and submission against a devnet of `runtime`, whose epochs last `epoch_len`
+/// blocks (the reveal window's length).
+fn reads_and_submits(runtime: &str, epoch_len: u64) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("devnet.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config(runtime)).unwrap();
     let node = common::start_with(
         &dir.path().join("chain"),
         &["--config", cfg.to_str().unwrap()],
@@ -133,6 +153,7 @@ fn subxt_client_reads_and_submits_against_devnet() {
         );
         let window = (commits[0].first_reveal_block, commits[0].last_reveal_block);
         assert!(window.0 > inc.block && window.1 >= window.0, "{window:?}");
+        assert_eq!(window.1 - window.0 + 1, epoch_len, "{window:?}");
         let reveal = Reveal {
             uids,
             values,

@@ -147,7 +147,7 @@ fn devnet_serves_json_rpc_subscriptions_and_survives_bad_input_and_restarts() {
     let p = node.port;
 
     let v = call(p, "state_getRuntimeVersion", json!([]));
-    assert_eq!(v["result"]["specVersion"], 365);
+    assert_eq!(v["result"]["specVersion"], 425);
     let genesis = call(p, "chain_getBlockHash", json!([0]))["result"].clone();
     assert!(genesis.as_str().unwrap().starts_with("0x"));
 

@@ -53,13 +53,55 @@ fn run_sdk(
     Some(v)
 }
 
+fn connito_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn the_bittensor_sdk_connects_to_the_spec_365_runtime_with_the_legacy_clock() {
+    let config = "[chain]\nruntime = \"spec365\"\ntempo = 60\n";
+    let Some(v) = run_sdk("connect.py", &["--block-time-ms", "100"], Some(config), &[]) else {
+        return;
+    };
+    assert_eq!(v["spec_version"], 365);
+    assert!(v.get("epoch_index").is_none());
+    assert_eq!(v["metagraph"]["tempo"], 60);
+}
+
 #[test]
 fn the_bittensor_sdk_connects_and_reads_storage() {
     let Some(v) = run_sdk("connect.py", &["--block-time-ms", "100"], None, &[]) else {
         return;
     };
-    assert_eq!(v["spec_version"], 365);
-    assert!(v["block"].as_u64().unwrap() >= 1);
+    assert_eq!(v["spec_version"], 425);
+    let block = v["block"].as_u64().unwrap();
+    assert!(block >= 1);
+    // The stateful clock (tempo 60 from block 0): epoch k fired at block 60k. The SDK's
+    // epoch_status reads the storage items and the runtime API at one block.
+    assert_eq!(v["last_epoch_block"].as_u64().unwrap() % 60, 0, "{v}");
+    assert!(v["epoch_index"].as_u64().is_some(), "{v}");
+    assert_eq!(v["pending_epoch_at"], 0);
+    let status = &v["epoch_status"];
+    let at = |k: &str| {
+        status[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {status}"))
+    };
+    let last = at("last_epoch_block");
+    assert_eq!(last, at("epoch_index") * 60, "{status}");
+    assert_eq!(at("next_epoch_start_block"), last + 60, "{status}");
+    assert_eq!(at("blocks_since_last_step"), at("block") - last, "{status}");
+    assert!(status["pending_epoch_at"].is_null(), "{status}");
+    // The beacon has stored the current quicknet round (or one before it).
+    let now_round = connito::chain::drand::round_at(connito_now());
+    let stored = v["drand_last_round"].as_u64().unwrap();
+    assert!(
+        stored + 2 >= now_round && stored <= now_round,
+        "{stored} vs {now_round}"
+    );
     // localnet's default chain config: tempo 60, no neurons registered on a fresh devnet.
     assert_eq!(v["tempo"], 60);
     assert_eq!(v["subnetwork_n"], 0);

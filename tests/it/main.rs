@@ -7,6 +7,7 @@ mod common;
 mod chain_client;
 mod daemons;
 mod devnet;
+mod devnet_pjs;
 mod devnet_sdk;
 mod dsv2_fixtures;
 mod hostile;

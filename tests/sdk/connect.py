@@ -22,4 +22,11 @@ out["metagraph"] = {
     "tempo": mg.tempo,
     "name": mg.name,
 }
+if s.spec_version >= 423:
+    # The stateful epoch clock: storage items and the chain-computed next epoch.
+    out["epoch_index"] = s.query(("SubtensorModule", "SubnetEpochIndex"), [102])
+    out["last_epoch_block"] = s.query(("SubtensorModule", "LastEpochBlock"), [102])
+    out["pending_epoch_at"] = s.query(("SubtensorModule", "PendingEpochAt"), [102])
+    out["epoch_status"] = s.epochs.epoch_status(102)
+out["drand_last_round"] = s.query(("Drand", "LastStoredRound"), [])
 print(json.dumps(out, default=str))

@@ -72,9 +72,10 @@ pub enum CommitmentField {
     Other(u8),
 }
 
-/// `(pallet, call)` names of the call at the start of `call`, per finney's metadata.
+/// `(pallet, call)` names of the call at the start of `call`, per today's metadata (spec 365's
+/// calls keep their indices in it).
 pub fn call_name(call: &[u8]) -> Option<(&'static str, &'static str)> {
-    let m = ChainMetadata::finney();
+    let m = ChainMetadata::today();
     let (&p, &c) = (call.first()?, call.get(1)?);
     let pallet = m.v16().pallets.iter().find(|x| x.index == p)?;
     let ty = pallet.calls.as_ref()?.ty.id;
@@ -88,7 +89,7 @@ pub fn call_name(call: &[u8]) -> Option<(&'static str, &'static str)> {
 /// A call's bytes, as a client composes them: finney's `(pallet, call)` indices, then `args`
 /// SCALE-encoded. `None` if finney has no such call.
 pub fn encode_call(pallet: &str, name: &str, args: impl Encode) -> Option<Vec<u8>> {
-    let (p, c) = ChainMetadata::finney().call_index(pallet, name)?;
+    let (p, c) = ChainMetadata::today().call_index(pallet, name)?;
     let mut out = vec![p, c];
     args.encode_to(&mut out);
     Some(out)

@@ -81,7 +81,7 @@ impl DevChain {
             });
         }
         let uid = Self::uid_of(st, &hotkey)?;
-        let epoch = st.epochs;
+        let epoch = self.epoch_now(st);
         let used = match st.used_space.get(&uid) {
             Some((e, used)) if *e == epoch => *used,
             _ => 0,
@@ -149,7 +149,7 @@ impl DevChain {
         if live >= MAX_UNREVEALED_COMMITS {
             return Err(ChainError::TooManyUnrevealedCommits);
         }
-        let epoch = st.epochs;
+        let epoch = self.epoch_now(st);
         let period = self.cfg.reveal_period_epochs;
         let n = &mut st.neurons[uid];
         // Expired commits go first, as on chain.
@@ -204,7 +204,7 @@ impl DevChain {
                 ChainError::InvalidRevealCommitHashNotMatch
             });
         };
-        if st.epochs
+        if self.epoch_now(st)
             != found
                 .commit_epoch
                 .saturating_add(self.cfg.reveal_period_epochs)

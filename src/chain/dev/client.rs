@@ -30,18 +30,22 @@ impl DevChain {
     }
 }
 
-/// The blocks a commit can be revealed in: epochs run every `tempo` blocks, so epoch
-/// `commit_epoch + reveal_period` spans the `tempo` blocks counted from the last epoch's block.
+/// The blocks a commit can be revealed in: those of epoch `commit_epoch + reveal_period` by the
+/// chain's clock, seen from the head (both 0 once that epoch is over: the commit has expired).
 pub(super) fn commit_info_in(cfg: &DevChainConfig, st: &State, c: &WeightCommit) -> CommitInfo {
-    let tempo = i128::from(cfg.tempo);
-    let reveal_epoch = i128::from(c.commit_epoch + cfg.reveal_period_epochs);
-    let first = i128::from(st.last_epoch_block) + (reveal_epoch - i128::from(st.epochs)) * tempo;
-    let first = first.max(0) as u64;
+    let subnet = crate::chain::epoch_clock::Subnet {
+        netuid: cfg.netuid,
+        tempo: cfg.tempo,
+    };
+    let reveal_epoch = c.commit_epoch + cfg.reveal_period_epochs;
+    let (first, last) = (cfg.runtime.clock())
+        .epoch_blocks(&st.clock, subnet, st.block, reveal_epoch)
+        .unwrap_or((0, 0));
     CommitInfo {
         hash: c.hash,
         commit_block: c.commit_block,
         first_reveal_block: first,
-        last_reveal_block: first + cfg.tempo.max(1) - 1,
+        last_reveal_block: last,
     }
 }
 

@@ -16,7 +16,9 @@ use super::super::ChainError;
 use super::{BLOCK_HASH_COUNT, DevChain, State};
 use crate::chain::dev::calls::{CommitmentField, DevCall, decode_call};
 use crate::chain::dev::static_api::RuntimeVersion;
-use crate::chain::substrate::dispatch::{DispatchError, encode_events};
+use crate::chain::substrate::dispatch::{
+    Applied, DispatchError, Event, encode_block_events, encode_events,
+};
 use crate::chain::substrate::extrinsic::{
     self, ExtrinsicError, InvalidTransaction, Signed, SigningContext,
 };
@@ -151,11 +153,8 @@ fn existential_deposit() -> u64 {
     })
 }
 
-fn runtime_version() -> &'static RuntimeVersion {
-    static V: OnceLock<RuntimeVersion> = OnceLock::new();
-    V.get_or_init(|| {
-        RuntimeVersion::from_metadata(ChainMetadata::finney()).expect("finney's version decodes")
-    })
+fn runtime_version(runtime: super::DevRuntime) -> RuntimeVersion {
+    RuntimeVersion::from_metadata(runtime.metadata()).expect("the served version decodes")
 }
 
 /// Subtensor's `is_valid_ip_address` (zero, broadcast and localhost are refused).
@@ -225,14 +224,14 @@ impl DevChain {
         pool.entries.iter().filter(|e| &e.signer == who).count() as u32
     }
 
-    /// What signatures cover on this chain: spec 365's versions and this chain's genesis.
+    /// What signatures cover on this chain: its runtime's versions and its genesis.
     pub fn signing_context(&self) -> SigningContext {
         let salt = self.state.lock().expect("chain lock").salt();
-        Self::context_of(&salt)
+        self.context_of(&salt)
     }
 
-    fn context_of(salt: &super::Salt) -> SigningContext {
-        let v = runtime_version();
+    fn context_of(&self, salt: &super::Salt) -> SigningContext {
+        let v = runtime_version(self.cfg.runtime);
         SigningContext {
             spec_version: v.spec_version,
             transaction_version: v.transaction_version,
@@ -293,7 +292,7 @@ impl DevChain {
         }
         let salt = st.salt();
         let birth_hash = Self::hash_of(&salt, birth);
-        if !extrinsic::signature_ok(call, s, &Self::context_of(&salt), &birth_hash) {
+        if !extrinsic::signature_ok(call, s, &self.context_of(&salt), &birth_hash) {
             return Err(ExtrinsicError::Invalid(InvalidTransaction::BadProof));
         }
         Ok(())
@@ -302,7 +301,7 @@ impl DevChain {
     /// Applies the pool to the block being built; returns its body.
     pub(super) fn apply_pool(&self, st: &mut State, pool: &mut Pool) -> BlockBody {
         let mut body = BlockBody::default();
-        let mut outcomes = vec![];
+        let mut applied: Vec<Applied> = vec![];
         for e in std::mem::take(&mut pool.entries) {
             let mut account = Self::account(st, &e.signer);
             if account.nonce != e.nonce {
@@ -310,24 +309,32 @@ impl DevChain {
             }
             account.nonce += 1;
             Self::set_account(st, &e.signer, account);
-            let outcome = self.dispatch(st, e.signer, e.call);
-            if let Err(err) = &outcome {
-                tracing::debug!("devnet: extrinsic {} failed: {err}", hex::encode(e.hash));
-            }
-            outcomes.push(outcome.map_err(|err| DispatchError::from(&err)));
+            applied.push(match self.dispatch(st, e.signer, e.call) {
+                Ok(events) => (Ok(()), events),
+                Err(err) => {
+                    tracing::debug!("devnet: extrinsic {} failed: {err}", hex::encode(e.hash));
+                    (Err(DispatchError::from(&err)), vec![])
+                }
+            });
             body.extrinsics.push(e.bytes);
         }
-        body.events = encode_events(&outcomes);
+        body.events = encode_block_events(&applied);
         body
     }
 
-    fn dispatch(&self, st: &mut State, signer: [u8; 32], call: DevCall) -> Result<(), ChainError> {
-        match call {
+    /// Executes a call; the events it emits (besides `System.ExtrinsicSuccess`).
+    fn dispatch(
+        &self,
+        st: &mut State,
+        signer: [u8; 32],
+        call: DevCall,
+    ) -> Result<Vec<Event>, ChainError> {
+        let done = match call {
             DevCall::Transfer {
                 dest,
                 value,
                 keep_alive,
-            } => Self::transfer(st, signer, dest, value, keep_alive),
+            } => return Self::transfer(st, signer, dest, value, keep_alive),
             DevCall::BurnedRegister { netuid, hotkey } => {
                 self.burned_register(st, signer, netuid, hotkey)
             }
@@ -362,19 +369,21 @@ impl DevChain {
                 };
                 self.set_commitment_in(st, signer, netuid, data)
             }
-        }
+        };
+        done.map(|()| Vec::new())
     }
 
+    /// A balance transfer; its `Balances.Transfer` event when something moved.
     fn transfer(
         st: &mut State,
         from: [u8; 32],
         dest: Option<[u8; 32]>,
         value: u64,
         keep_alive: bool,
-    ) -> Result<(), ChainError> {
+    ) -> Result<Vec<Event>, ChainError> {
         let dest = dest.ok_or(ChainError::CannotLookup)?;
         if value == 0 {
-            return Ok(()); // as on chain: nothing moves, nothing is checked
+            return Ok(vec![]); // as on chain: nothing moves, nothing is checked
         }
         let ed = existential_deposit();
         let mut a = Self::account(st, &from);
@@ -385,7 +394,7 @@ impl DevChain {
             return Err(ChainError::NotExpendable);
         }
         if from == dest {
-            return Ok(());
+            return Ok(vec![]);
         }
         let mut b = Self::account(st, &dest);
         if b.free.saturating_add(value) < ed {
@@ -395,7 +404,11 @@ impl DevChain {
         b.free = b.free.saturating_add(value);
         Self::set_account(st, &from, a);
         Self::set_account(st, &dest, b);
-        Ok(())
+        Ok(vec![Event::Transfer {
+            from,
+            to: dest,
+            amount: value,
+        }])
     }
 
     fn burned_register(

@@ -62,6 +62,16 @@ fn transfer_goes_into_the_next_block_with_events() {
     let body = c.block_body(head.number);
     assert_eq!(body.extrinsics, vec![bytes]);
     assert_eq!(outcomes(&c, head.number), vec![None]);
+    // Balances.Transfer, then System.ExtrinsicSuccess (polkadot.js looks for both).
+    let transfer = crate::chain::substrate::dispatch::Event::Transfer {
+        from: a.public(),
+        to: b.public(),
+        amount: 3_000_000_000,
+    };
+    assert_eq!(
+        body.events,
+        crate::chain::substrate::dispatch::encode_block_events(&[(Ok(()), vec![transfer])])
+    );
     let st = c.state.lock().unwrap();
     assert_eq!(DevChain::account(&st, &a.public()).free, 7_000_000_000);
     assert_eq!(DevChain::account(&st, &a.public()).nonce, 1);

@@ -24,6 +24,8 @@ use super::{
     Axon, BlockInfo, ChainError, CommitmentRecord, NeuronInfo, WeightCommit, WeightsParams,
     commit_hash, netuid_index,
 };
+use crate::chain::epoch_clock::{EpochClock, EpochState, Subnet};
+use crate::chain::substrate::metadata::ChainMetadata;
 use crate::consensus::{
     EpochInput, YumaParams, bonds_from_u16, bonds_to_u16, chain_max_upscale, epoch, split_emission,
 };
@@ -37,7 +39,9 @@ use crate::tensors::{Hash32, blake2b_256};
 #[serde(deny_unknown_fields, default)]
 pub struct DevChainConfig {
     pub netuid: u16,
-    /// Blocks between Yuma epochs.
+    /// The Subtensor runtime devnet emulates: its epoch clock, metadata and spec version.
+    pub runtime: DevRuntime,
+    /// Blocks between Yuma epochs (`Tempo`).
     pub tempo: u64,
     pub max_uids: u16,
     pub immunity_period: u64,
@@ -64,6 +68,34 @@ pub struct DevChainConfig {
     pub yuma: YumaParams,
 }
 
+/// The Subtensor runtime the dev chain emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DevRuntime {
+    /// Today's (spec 425, June 2026): the stateful epoch clock, `CheckShieldedTxValidity`.
+    #[default]
+    Spec425,
+    /// December 2025's (spec 365): the legacy epoch clock, finney's metadata of then.
+    Spec365,
+}
+
+impl DevRuntime {
+    pub fn clock(self) -> EpochClock {
+        match self {
+            Self::Spec425 => EpochClock::Stateful,
+            Self::Spec365 => EpochClock::Legacy,
+        }
+    }
+
+    /// The metadata served (and extrinsics are decoded with).
+    pub fn metadata(self) -> &'static ChainMetadata {
+        match self {
+            Self::Spec425 => ChainMetadata::today(),
+            Self::Spec365 => ChainMetadata::finney(),
+        }
+    }
+}
+
 /// Unrevealed commits one hotkey may hold (Subtensor's constant).
 pub const MAX_UNREVEALED_COMMITS: usize = 10;
 /// Extrinsic log entries kept per hotkey (oldest dropped first).
@@ -73,6 +105,7 @@ impl Default for DevChainConfig {
     fn default() -> Self {
         Self {
             netuid: super::DEFAULT_NETUID,
+            runtime: DevRuntime::default(),
             tempo: 360,
             max_uids: 256,
             immunity_period: 5000,
@@ -180,13 +213,17 @@ pub(crate) struct State {
     #[serde(default)]
     salt: Option<Salt>,
     block: u64,
-    last_epoch_block: u64,
+    /// The epoch clock's storage (`LastEpochBlock`, `SubnetEpochIndex`, ...); states stored
+    /// before it existed have `last_epoch_block` and `epochs`, read into it.
+    #[serde(flatten)]
+    clock: EpochState,
+    /// Yuma epochs run (on the legacy clock the epoch index is a function of the block).
+    #[serde(default)]
+    yuma_epochs: u64,
     pending_emission: f64,
     owner_emission: f64,
     neurons: Vec<Neuron>,
     commitments: BTreeMap<u16, (Vec<u8>, u64)>,
-    #[serde(default)]
-    epochs: u64,
     /// Commitment bytes used per uid: `(epoch index, bytes)`.
     #[serde(default)]
     used_space: BTreeMap<u16, (u64, usize)>,
@@ -196,6 +233,9 @@ pub(crate) struct State {
     /// Accounts that signed or received anything (hex key); the others are at genesis.
     #[serde(default)]
     accounts: BTreeMap<String, Account>,
+    /// The drand rounds stored (`Drand.LastStoredRound`, `OldestStoredRound`).
+    #[serde(default)]
+    drand: beacon::DrandRounds,
 }
 
 /// The dev chain. Cheap to share behind an `Arc`.
@@ -209,6 +249,8 @@ pub struct DevChain {
     bodies: Mutex<BTreeMap<u64, extrinsics::BlockBody>>,
     /// The state as storage items, built once per state change (`persist`), not per read.
     snapshot: node::SnapshotCache,
+    /// The drand beacon (its key derives from the salt).
+    beacon: beacon::DevBeacon,
 }
 
 /// Chains whose recent block hashes [`DevChain::hash_of`] keeps (a process runs one, tests many).
@@ -223,6 +265,7 @@ impl DevChain {
             .expect("the OS random source (/dev/urandom)");
         Self {
             cfg,
+            beacon: beacon::DevBeacon::of_salt(&st.salt().0),
             state: Mutex::new(st),
             store: None,
             pool: Mutex::default(),
@@ -248,6 +291,7 @@ impl DevChain {
         let bodies = extrinsics::load_bodies(&store, st.block)?;
         let chain = Self {
             cfg,
+            beacon: beacon::DevBeacon::of_salt(&st.salt().0),
             state: Mutex::new(st),
             store: Some(store),
             pool: Mutex::default(),
@@ -256,6 +300,11 @@ impl DevChain {
         };
         chain.persist(&chain.state.lock().expect("chain lock"))?;
         Ok(chain)
+    }
+
+    /// The public key of the chain's drand beacon (compressed G2; also in `Drand.BeaconConfig`).
+    pub fn drand_public_key(&self) -> [u8; 96] {
+        self.beacon.public_key()
     }
 
     pub fn config(&self) -> &DevChainConfig {
@@ -331,15 +380,34 @@ impl DevChain {
         }
     }
 
-    /// Seals the next block: runs the epoch when a tempo has passed (as Subtensor's
-    /// `on_initialize`), then applies the extrinsics in the pool. Returns the new head.
+    /// Seals the next block without a clock: no drand round is stored ([`Self::produce_block_at`]).
     pub fn produce_block(&self) -> Result<BlockInfo, ChainError> {
+        self.seal(None)
+    }
+
+    /// Seals the next block at wall-clock time `unix_secs`: stores the drand rounds whose time
+    /// has come, runs the epoch when the clock says (as Subtensor's `on_initialize`), then
+    /// applies the extrinsics in the pool. Returns the new head.
+    pub fn produce_block_at(&self, unix_secs: u64) -> Result<BlockInfo, ChainError> {
+        self.seal(Some(unix_secs))
+    }
+
+    fn seal(&self, unix_secs: Option<u64>) -> Result<BlockInfo, ChainError> {
         let mut pool = self.pool.lock().expect("pool lock");
         let mut st = self.state.lock().expect("chain lock");
         st.block += 1;
+        if let Some(now) = unix_secs {
+            let due = st.drand.due(crate::chain::drand::round_at(now));
+            st.drand.store(due);
+        }
         st.pending_emission += self.cfg.emission_per_block;
-        if st.block - st.last_epoch_block >= self.cfg.tempo {
-            self.run_epoch(&mut st)?;
+        let last_step = st.clock.last_epoch_block;
+        let block = st.block;
+        if self
+            .clock()
+            .on_initialize(&mut st.clock, self.subnet(), block)
+        {
+            self.run_epoch(&mut st, last_step)?;
         }
         let body = self.apply_pool(&mut st, &mut pool);
         // The body first: the flush that makes the block durable covers it.
@@ -351,7 +419,25 @@ impl DevChain {
         })
     }
 
-    fn run_epoch(&self, st: &mut State) -> Result<(), ChainError> {
+    /// The clock and the subnet it runs for.
+    fn clock(&self) -> EpochClock {
+        self.cfg.runtime.clock()
+    }
+
+    fn subnet(&self) -> Subnet {
+        Subnet {
+            netuid: self.cfg.netuid,
+            tempo: self.cfg.tempo,
+        }
+    }
+
+    /// The epoch a transaction in the current block is in: what a commit is tagged with.
+    fn epoch_now(&self, st: &State) -> u64 {
+        self.clock().epoch_index(&st.clock, self.subnet(), st.block)
+    }
+
+    /// Yuma for the epoch that fired at `st.block`; `last_step` is the block of the one before.
+    fn run_epoch(&self, st: &mut State, last_step: u64) -> Result<(), ChainError> {
         let input = EpochInput {
             stake: st.neurons.iter().map(|n| n.stake).collect(),
             weights: st.neurons.iter().map(|n| n.weights.clone()).collect(),
@@ -363,9 +449,9 @@ impl DevChain {
             owner_uid: None,
             // The chain masks with the permits of the previous epoch; before the first epoch
             // there are none, so this epoch's are used.
-            prev_validator_permit: (st.epochs > 0)
+            prev_validator_permit: (st.yuma_epochs > 0)
                 .then(|| st.neurons.iter().map(|n| n.validator_permit).collect()),
-            last_step_block: st.last_epoch_block,
+            last_step_block: last_step,
         };
         let out = epoch(&input).map_err(|e| ChainError::Storage(format!("epoch: {e}")))?;
         let (emission, owner) = split_emission(
@@ -389,11 +475,10 @@ impl DevChain {
         }
         st.owner_emission += owner;
         st.pending_emission = 0.0;
-        st.last_epoch_block = st.block;
-        st.epochs += 1;
+        st.yuma_epochs += 1;
         // Purge expired commits. One that expired with this very epoch is kept until the next,
         // so a late reveal is told `ExpiredWeightCommit` rather than `NoWeightsCommitFound`.
-        let (epochs, period) = (st.epochs, self.cfg.reveal_period_epochs);
+        let (epochs, period) = (self.epoch_now(st), self.cfg.reveal_period_epochs);
         for n in st.neurons.iter_mut() {
             n.commits
                 .retain(|c| epochs <= c.commit_epoch.saturating_add(period).saturating_add(1));
@@ -402,7 +487,7 @@ impl DevChain {
     }
 
     fn is_expired(&self, st: &State, c: &WeightCommit) -> bool {
-        st.epochs > c.commit_epoch.saturating_add(self.cfg.reveal_period_epochs)
+        self.epoch_now(st) > c.commit_epoch.saturating_add(self.cfg.reveal_period_epochs)
     }
 
     /// Blocks still to wait under `WeightsSetRateLimit`, if any.
@@ -519,15 +604,19 @@ impl State {
             seed,
             salt: None,
             block: start_block,
-            last_epoch_block: start_block,
+            clock: EpochState {
+                last_epoch_block: start_block,
+                ..EpochState::default()
+            },
+            yuma_epochs: 0,
             pending_emission: 0.0,
             owner_emission: 0.0,
             neurons: vec![],
             commitments: BTreeMap::new(),
             used_space: BTreeMap::new(),
-            epochs: 0,
             extrinsics: BTreeMap::new(),
             accounts: BTreeMap::new(),
+            drand: Default::default(),
         }
     }
 
@@ -684,8 +773,8 @@ impl DevChain {
             tempo: self.cfg.tempo,
             weights_rate_limit: self.cfg.weights_rate_limit,
             version_key: self.cfg.weights_version_key,
-            epoch_index: st.epochs,
-            last_epoch_block: st.last_epoch_block,
+            epoch_index: self.epoch_now(&st),
+            last_epoch_block: st.clock.last_epoch_block,
         })
     }
 
@@ -705,6 +794,7 @@ impl DevChain {
     }
 }
 
+mod beacon;
 pub mod calls;
 mod calls_in;
 mod client;

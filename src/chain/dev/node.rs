@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use parity_scale_codec::Encode;
 
 use super::{DevChain, State};
+use crate::chain::EpochClock;
 use crate::chain::dev::rpc::{Header, NodeView};
 use crate::chain::dev::static_api::{RuntimeCallError, RuntimeVersion, static_call};
 use crate::chain::substrate::extrinsic::ExtrinsicError;
@@ -36,14 +37,15 @@ impl SnapshotCache {
     }
 }
 
-/// Writes one storage item: key parts are SCALE-encoded and hashed with the hashers finney's
-/// metadata gives the item. Panics if the item does not exist (a programming error, caught by
-/// the tests that build a snapshot).
+/// Writes one storage item: key parts are SCALE-encoded and hashed with the hashers the metadata
+/// gives the item (today's: a superset of spec 365's, with the same hashers for the items both
+/// have). Panics if the item does not exist (a programming error, caught by the tests that build
+/// a snapshot).
 fn put(s: &mut Storage, pallet: &str, item: &str, keys: &[Vec<u8>], value: Vec<u8>) {
-    let m = ChainMetadata::finney();
+    let m = ChainMetadata::today();
     let (storage, entry) = m
         .storage(pallet, item)
-        .unwrap_or_else(|| panic!("{pallet}.{item} is not in finney's metadata"));
+        .unwrap_or_else(|| panic!("{pallet}.{item} is not in today's metadata"));
     let mut key = crate::chain::substrate::hashing::storage_prefix(&storage.prefix, item).to_vec();
     if let frame_metadata::v14::StorageEntryType::Map { hashers, .. } = &entry.ty {
         assert_eq!(hashers.len(), keys.len(), "{pallet}.{item} key parts");
@@ -101,7 +103,21 @@ fn subnet_storage(s: &mut Storage, st: &State, cfg: &super::DevChainConfig) {
     );
     by_net(s, "WeightsSetRateLimit", cfg.weights_rate_limit.encode());
     by_net(s, "WeightsVersionKey", cfg.weights_version_key.encode());
-    by_net(s, "LastMechansimStepBlock", st.last_epoch_block.encode());
+    by_net(
+        s,
+        "LastMechansimStepBlock",
+        st.clock.last_epoch_block.encode(),
+    );
+    by_net(
+        s,
+        "BlocksSinceLastStep",
+        st.clock.blocks_since_last_step.encode(),
+    );
+    if cfg.runtime.clock() == EpochClock::Stateful {
+        by_net(s, "LastEpochBlock", st.clock.last_epoch_block.encode());
+        by_net(s, "PendingEpochAt", st.clock.pending_epoch_at.encode());
+        by_net(s, "SubnetEpochIndex", st.clock.epoch_index.encode());
+    }
     put(
         s,
         sub,
@@ -175,27 +191,32 @@ fn neuron_storage(
         .collect();
     put(s, sub, "Bonds", &net_uid, bonds.encode());
     if !x.commits.is_empty() {
-        // (hash, commit block, first reveal block, last reveal block)
-        let commits: Vec<([u8; 32], u64, u64, u64)> = (x.commits.iter())
+        let index = super::super::netuid_index(netuid, 0).encode();
+        let rows = weight_commit_rows(cfg, st, &x.commits);
+        put(s, sub, "WeightCommits", &[index, x.hotkey.encode()], rows);
+    }
+}
+
+/// `WeightCommits` rows `(hash, u64, u64, u64)`: `(hash, commit_epoch, commit_block, 0)` on the
+/// stateful clock, `(hash, commit_block, first_reveal_block, last_reveal_block)` on the legacy.
+fn weight_commit_rows(
+    cfg: &super::DevChainConfig,
+    st: &State,
+    commits: &[crate::chain::WeightCommit],
+) -> Vec<u8> {
+    let rows: Vec<([u8; 32], u64, u64, u64)> = match cfg.runtime.clock() {
+        EpochClock::Stateful => (commits.iter())
+            .map(|c| (c.hash, c.commit_epoch, c.commit_block, 0))
+            .collect(),
+        EpochClock::Legacy => (commits.iter())
             .map(|c| super::client::commit_info_in(cfg, st, c))
             .map(|c| {
-                (
-                    c.hash,
-                    c.commit_block,
-                    c.first_reveal_block,
-                    c.last_reveal_block,
-                )
+                let (first, last) = (c.first_reveal_block, c.last_reveal_block);
+                (c.hash, c.commit_block, first, last)
             })
-            .collect();
-        let index = super::super::netuid_index(netuid, 0).encode();
-        put(
-            s,
-            sub,
-            "WeightCommits",
-            &[index, x.hotkey.encode()],
-            commits.encode(),
-        );
-    }
+            .collect(),
+    };
+    rows.encode()
 }
 
 fn commitment_storage(s: &mut Storage, st: &State, netuid: u16) {
@@ -271,7 +292,38 @@ impl DevChain {
         }
         subnet_storage(&mut s, st, &self.cfg);
         commitment_storage(&mut s, st, self.cfg.netuid);
+        self.drand_storage(&mut s, st);
         s
+    }
+
+    /// `Drand.{BeaconConfig, Pulses, LastStoredRound, OldestStoredRound}`.
+    fn drand_storage(&self, s: &mut Storage, st: &State) {
+        let d = "Drand";
+        put(
+            s,
+            d,
+            "BeaconConfig",
+            &[],
+            self.beacon.configuration().encode(),
+        );
+        let rounds = st.drand;
+        put(
+            s,
+            d,
+            "LastStoredRound",
+            &[],
+            rounds.last_stored_round.encode(),
+        );
+        put(
+            s,
+            d,
+            "OldestStoredRound",
+            &[],
+            rounds.oldest_stored_round.encode(),
+        );
+        for p in self.beacon.pulses(rounds.stored()) {
+            put(s, d, "Pulses", &[p.round.encode()], p.encode());
+        }
     }
 
     /// The number of the block with hash `h`, if it is genesis or among the last
@@ -360,16 +412,16 @@ impl NodeView for DevChain {
     ) -> Result<Vec<u8>, RuntimeCallError> {
         match self.state_call(method, data) {
             Some(answer) => answer,
-            None => static_call(ChainMetadata::finney(), method, data),
+            None => static_call(self.cfg.runtime.metadata(), method, data),
         }
     }
 
     fn runtime_version(&self) -> RuntimeVersion {
-        RuntimeVersion::from_metadata(ChainMetadata::finney()).expect("finney's version decodes")
+        RuntimeVersion::from_metadata(self.cfg.runtime.metadata()).expect("the version decodes")
     }
 
     fn metadata_v14(&self) -> Vec<u8> {
-        ChainMetadata::finney()
+        (self.cfg.runtime.metadata())
             .at_version(14)
             .expect("V14 is served")
             .to_vec()

@@ -45,6 +45,29 @@ pub const METHODS: &[&str] = &[
     "account_nextIndex",
 ];
 
+/// The subscriptions (and their unsubscribes) the WebSocket server serves (`actors/devnet`),
+/// listed by `rpc_methods` with [`METHODS`] as a node lists them: polkadot.js deletes every
+/// method `rpc_methods` does not name, `api.rpc.chain.subscribeNewHeads` and the
+/// `author_submitAndWatchExtrinsic` behind `signAndSend` included.
+pub const SUBSCRIPTION_METHODS: &[&str] = &[
+    "chain_subscribeNewHeads",
+    "chain_unsubscribeNewHeads",
+    "chain_subscribeNewHead",
+    "chain_unsubscribeNewHead",
+    "chain_subscribeFinalizedHeads",
+    "chain_unsubscribeFinalizedHeads",
+    "chain_subscribeAllHeads",
+    "chain_unsubscribeAllHeads",
+    "author_submitAndWatchExtrinsic",
+    "author_unwatchExtrinsic",
+    "state_subscribeRuntimeVersion",
+    "state_unsubscribeRuntimeVersion",
+    "chain_subscribeRuntimeVersion",
+    "chain_unsubscribeRuntimeVersion",
+    "state_subscribeStorage",
+    "state_unsubscribeStorage",
+];
+
 /// A block header as `chain_getHeader` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -258,7 +281,14 @@ fn known(node: &dyn NodeView, at: Option<Hash32>) -> Result<Option<Hash32>, RpcE
 /// Answers one request (everything but subscriptions and extrinsic submission).
 pub fn answer(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
     Ok(match r.method.as_str() {
-        "rpc_methods" => json!({"version": 1, "methods": METHODS}),
+        "rpc_methods" => {
+            let all: Vec<&str> = METHODS
+                .iter()
+                .chain(SUBSCRIPTION_METHODS)
+                .copied()
+                .collect();
+            json!({"version": 1, "methods": all})
+        }
         "system_chain" => json!("Bittensor (connito devnet)"),
         "system_name" => json!("connito-devnet"),
         "system_version" => json!(env!("CARGO_PKG_VERSION")),
@@ -377,7 +407,8 @@ fn keys_paged(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
     Ok(json!(keys.iter().map(|k| hex0x(k)).collect::<Vec<_>>()))
 }
 
-fn query_storage_at(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
+/// Param 0 as a list of at most [`MAX_KEYS_PAGE`] hex storage keys.
+fn keys_list(r: &Request) -> Result<Vec<Vec<u8>>, RpcError> {
     let keys = param(r, 0)
         .and_then(Value::as_array)
         .ok_or_else(|| RpcError::InvalidParams("param 0 must be a list of keys".into()))?;
@@ -387,13 +418,19 @@ fn query_storage_at(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError>
             keys.len()
         )));
     }
+    keys.iter()
+        .map(|k| match k.as_str() {
+            Some(s) => parse_hex(s),
+            None => Err(RpcError::InvalidParams("a key must be hex".into())),
+        })
+        .collect()
+}
+
+fn query_storage_at(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError> {
+    let keys = keys_list(r)?;
     let at = known(node, hash_param(r, 1)?)?;
     let (_, best) = node.best();
     let block = at.unwrap_or(best);
-    let keys = keys
-        .iter()
-        .map(|k| parse_hex(k.as_str().unwrap_or_default()))
-        .collect::<Result<Vec<_>, RpcError>>()?;
     let values = node.storage_many(&keys, at);
     let changes: Vec<Value> = keys
         .iter()
@@ -401,6 +438,38 @@ fn query_storage_at(node: &dyn NodeView, r: &Request) -> Result<Value, RpcError>
         .map(|(k, v)| json!([hex0x(k), v.map(|v| hex0x(&v))]))
         .collect();
     Ok(json!([{"block": hex0x(&block), "changes": changes}]))
+}
+
+/// `state_subscribeStorage`'s keys: a non-empty list (a node also follows every key when given
+/// none; devnet does not).
+pub fn storage_subscription_keys(r: &Request) -> Result<Vec<Vec<u8>>, RpcError> {
+    let keys = keys_list(r)?;
+    if keys.is_empty() {
+        return Err(RpcError::InvalidParams(
+            "state_subscribeStorage needs at least one key".into(),
+        ));
+    }
+    Ok(keys)
+}
+
+/// A `state_storage` notification's result (a `StorageChangeSet`) for `block`, whose values of
+/// `keys` are `now`: every key at first (`last` is `None`), then only the keys whose value
+/// changed since `last`; `None` when none did.
+pub fn storage_change_set(
+    block: &Hash32,
+    keys: &[Vec<u8>],
+    last: Option<&[Option<Vec<u8>>]>,
+    now: &[Option<Vec<u8>>],
+) -> Option<Value> {
+    let changes: Vec<Value> = keys
+        .iter()
+        .zip(now)
+        .enumerate()
+        .filter(|(i, (_, v))| last.is_none_or(|l| l.get(*i) != Some(*v)))
+        .map(|(_, (k, v))| json!([hex0x(k), v.as_ref().map(|v| hex0x(v))]))
+        .collect();
+    (last.is_none() || !changes.is_empty())
+        .then(|| json!({"block": hex0x(block), "changes": changes}))
 }
 
 /// Most calls in one batch.

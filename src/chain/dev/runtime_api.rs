@@ -257,8 +257,8 @@ impl DevChain {
             owner_coldkey: [0; 32],
             block: Compact(st.block),
             tempo: h.tempo,
-            last_step: Compact(st.last_epoch_block),
-            blocks_since_last_step: Compact(st.block.saturating_sub(st.last_epoch_block)),
+            last_step: Compact(st.clock.last_epoch_block),
+            blocks_since_last_step: Compact(st.clock.blocks_since_last_step),
             emissions: [Compact(0); 9],
             subnet_volume: Compact(0),
             moving_price: 0,
@@ -321,12 +321,15 @@ impl DevChain {
         method: &str,
         data: &[u8],
     ) -> Option<Result<Vec<u8>, RuntimeCallError>> {
+        let (api, name) = method.split_once('_')?;
+        // Only what the emulated runtime has (spec 365 has no `get_next_epoch_start_block`).
+        self.cfg.runtime.metadata().runtime_api(api, name)?;
         METHODS.contains(&method).then(|| self.answer(method, data))
     }
 }
 
 /// The chain-state runtime APIs the dev chain answers (`Api_method`).
-pub const METHODS: [&str; 9] = [
+pub const METHODS: [&str; 10] = [
     "AccountNonceApi_account_nonce",
     "NeuronInfoRuntimeApi_get_neurons_lite",
     "NeuronInfoRuntimeApi_get_neuron_lite",
@@ -335,6 +338,7 @@ pub const METHODS: [&str; 9] = [
     "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2",
     "SubnetInfoRuntimeApi_get_dynamic_info",
     "SubnetInfoRuntimeApi_get_all_dynamic_info",
+    "SubnetInfoRuntimeApi_get_next_epoch_start_block",
     "SwapRuntimeApi_current_alpha_price",
 ];
 
@@ -388,8 +392,8 @@ impl DevChain {
             subnet_name: text(name),
             token_symbol: text("\u{3c4}"),
             tempo: clamp16(tempo),
-            last_step: Compact(st.last_epoch_block),
-            blocks_since_last_step: Compact(st.block - st.last_epoch_block),
+            last_step: Compact(st.clock.last_epoch_block),
+            blocks_since_last_step: Compact(st.clock.blocks_since_last_step),
             emission: Compact(0),
             alpha_in: Compact(0),
             alpha_out: Compact(0),
@@ -404,6 +408,17 @@ impl DevChain {
             subnet_identity: None,
             moving_price: 1 << 32,
         })
+    }
+
+    /// `get_next_epoch_start_block`: the clock's answer for the dev subnet; for any other netuid
+    /// what Subtensor answers for a subnet with no state (the default tempo 360 from block 0).
+    fn next_epoch_start_block(&self, st: &State, netuid: u16) -> Option<u64> {
+        let (clock, subnet) = (self.cfg.runtime.clock(), self.subnet());
+        if netuid == self.cfg.netuid {
+            return clock.next_epoch_start_block(&st.clock, subnet, st.block);
+        }
+        let other = crate::chain::epoch_clock::Subnet { netuid, tempo: 360 };
+        clock.next_epoch_start_block(&Default::default(), other, st.block)
     }
 
     fn answer(&self, method: &str, mut data: &[u8]) -> Result<Vec<u8>, RuntimeCallError> {
@@ -467,6 +482,9 @@ impl DevChain {
                 .then(|| (self.hyperparams(), self.hyperparams_v2_tail()))
                 .encode(),
             ("SubnetInfoRuntimeApi_get_dynamic_info", _) => self.dynamic_info(&st, netuid).encode(),
+            ("SubnetInfoRuntimeApi_get_next_epoch_start_block", _) => {
+                self.next_epoch_start_block(&st, netuid).encode()
+            }
             ("SwapRuntimeApi_current_alpha_price", _) => {
                 if ours || netuid == 0 { ALPHA_PRICE } else { 0 }.encode()
             }

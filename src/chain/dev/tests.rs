@@ -602,6 +602,18 @@ fn state_saved_before_commit_reveal_still_loads() {
     run(c.set_weights(&v, 102, W_UIDS.to_vec(), W_VALUES.to_vec(), 0)).unwrap();
     let mut json = serde_json::to_value(&*c.state.lock().unwrap()).unwrap();
     json.as_object_mut().unwrap().remove("extrinsics");
+    // Before the epoch clock: `last_epoch_block` and `epochs` only; before the beacon: no drand.
+    let o = json.as_object_mut().unwrap();
+    let index = o.remove("epoch_index").unwrap();
+    o.insert("epochs".into(), index.clone());
+    for gone in [
+        "pending_epoch_at",
+        "blocks_since_last_step",
+        "drand",
+        "yuma_epochs",
+    ] {
+        o.remove(gone).unwrap();
+    }
     for n in json["neurons"].as_array_mut().unwrap() {
         let n = n.as_object_mut().unwrap();
         n.remove("commits").unwrap();
@@ -609,9 +621,12 @@ fn state_saved_before_commit_reveal_still_loads() {
     }
     let st: State = serde_json::from_value(json).unwrap();
     assert!(st.extrinsics.is_empty() && st.neurons[0].commits.is_empty());
+    assert_eq!(serde_json::json!(st.clock.epoch_index), index);
+    assert_eq!(st.drand, Default::default());
     // Weights on record still put the uid under the rate limit.
     let c = DevChain {
         cfg: cfg(),
+        beacon: super::beacon::DevBeacon::of_salt(&[0; 32]),
         state: Mutex::new(st),
         store: None,
         pool: Mutex::default(),

@@ -108,18 +108,69 @@ impl From<&ChainError> for DispatchError {
     }
 }
 
+/// A pallet event an extrinsic emits, recorded before its `System.ExtrinsicSuccess`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `Balances.Transfer { from, to, amount }`.
+    Transfer {
+        from: [u8; 32],
+        to: [u8; 32],
+        amount: u64,
+    },
+}
+
+impl Event {
+    /// `(pallet index, event index)` and the SCALE-encoded fields.
+    fn encode(&self) -> ((u8, u8), Vec<u8>) {
+        let m = ChainMetadata::finney();
+        match self {
+            Event::Transfer { from, to, amount } => {
+                let index = m.event_index("Balances", "Transfer").expect("finney");
+                (index, [&from[..], &to[..], &amount.to_le_bytes()].concat())
+            }
+        }
+    }
+}
+
+/// One extrinsic's outcome and the events it emitted (kept only for a success, as a failed
+/// extrinsic's changes are rolled back).
+pub type Applied = (Result<(), DispatchError>, Vec<Event>);
+
 /// `frame_system::Phase::ApplyExtrinsic(index)` + `System.ExtrinsicSuccess` or
 /// `System.ExtrinsicFailed`, one record per extrinsic of a block, encoded as the value of
 /// `System.Events` (`Vec<EventRecord>`). Dispatch info: weight 0, class `Normal`, `Pays::No`
 /// (devnet charges no fees).
 pub fn encode_events(outcomes: &[Result<(), DispatchError>]) -> Vec<u8> {
+    let applied: Vec<Applied> = outcomes.iter().map(|o| (*o, Vec::new())).collect();
+    encode_block_events(&applied)
+}
+
+/// [`encode_events`] with each successful extrinsic's own events (in `ApplyExtrinsic` phase)
+/// before its `ExtrinsicSuccess`, as a runtime records them.
+pub fn encode_block_events(applied: &[Applied]) -> Vec<u8> {
     let m = ChainMetadata::finney();
     let success = m.event_index("System", "ExtrinsicSuccess").expect("finney");
     let failed = m.event_index("System", "ExtrinsicFailed").expect("finney");
-    let mut out = Compact(outcomes.len() as u32).encode();
-    for (i, o) in outcomes.iter().enumerate() {
+    let records: usize = applied
+        .iter()
+        .map(|(o, ev)| 1 + if o.is_ok() { ev.len() } else { 0 })
+        .sum();
+    let mut out = Compact(records as u32).encode();
+    let phase = |out: &mut Vec<u8>, i: usize| {
         out.push(0); // Phase::ApplyExtrinsic
         out.extend((i as u32).encode());
+    };
+    for (i, (o, events)) in applied.iter().enumerate() {
+        if o.is_ok() {
+            for e in events {
+                let ((p, v), fields) = e.encode();
+                phase(&mut out, i);
+                out.extend([p, v]);
+                out.extend(fields);
+                out.push(0); // no topics
+            }
+        }
+        phase(&mut out, i);
         let (p, v) = if o.is_ok() { success } else { failed };
         out.extend([p, v]);
         if let Err(e) = o {
@@ -132,25 +183,41 @@ pub fn encode_events(outcomes: &[Result<(), DispatchError>]) -> Vec<u8> {
     out
 }
 
-/// Each extrinsic's outcome in an events blob made by [`encode_events`]: `Err` holds the
+/// Each extrinsic's outcome in an events blob made by [`encode_block_events`]: `Err` holds the
 /// encoded `DispatchError`. `None` if the blob is not one.
 pub fn outcomes(events: &[u8]) -> Option<Vec<Result<(), Vec<u8>>>> {
     use parity_scale_codec::Decode;
+    let m = ChainMetadata::finney();
+    let success = m.event_index("System", "ExtrinsicSuccess")?;
+    let failed = m.event_index("System", "ExtrinsicFailed")?;
+    let transfer = m.event_index("Balances", "Transfer")?;
     let mut input = events;
     let n = Compact::<u32>::decode(&mut input).ok()?.0;
     let mut out = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let (head, rest) = input.split_at_checked(7)?; // phase, index, pallet, variant
-        let ok = head[6] == 0;
-        let error_len = match (ok, rest.first()?) {
-            (true, _) => 0,
-            (false, 3) => 6,
-            (false, 7) => 2,
-            (false, _) => 1,
+        let index = (head[5], head[6]);
+        let len = match index {
+            i if i == success => 0,
+            i if i == transfer => 32 + 32 + 8,
+            i if i == failed => match rest.first()? {
+                3 => 6,
+                7 => 2,
+                _ => 1,
+            },
+            _ => return None,
         };
-        let error = rest.get(..error_len)?.to_vec();
-        input = rest.get(error_len + 5..)?; // dispatch info (4 bytes) and no topics
-        out.push(if ok { Ok(()) } else { Err(error) });
+        let fields = rest.get(..len)?.to_vec();
+        input = if index == transfer {
+            rest.get(len + 1..)? // no topics
+        } else {
+            rest.get(len + 5..)? // dispatch info (4 bytes) and no topics
+        };
+        match index {
+            i if i == success => out.push(Ok(())),
+            i if i == failed => out.push(Err(fields)),
+            _ => {}
+        }
     }
     input.is_empty().then_some(out)
 }
@@ -238,5 +305,34 @@ mod tests {
         assert_eq!(outcomes(&mixed), Some(want));
         assert_eq!(outcomes(&mixed[..mixed.len() - 1]), None);
         assert_eq!(outcomes(&[]), None);
+    }
+
+    #[test]
+    fn a_transfer_event_precedes_its_success_and_is_typed_as_finneys() {
+        let m = ChainMetadata::finney();
+        let transfer = Event::Transfer {
+            from: [1; 32],
+            to: [2; 32],
+            amount: 5,
+        };
+        let blob = encode_block_events(&[
+            (Ok(()), vec![transfer]),
+            (Err(DispatchError::Other), vec![transfer]),
+        ]);
+        // Three records: the transfer, its success, and the failure (whose events are dropped).
+        assert_eq!(blob[0], 3 << 2);
+        let (p, v) = m.event_index("Balances", "Transfer").unwrap();
+        let want = [vec![0, 0, 0, 0, 0, p, v], vec![1; 32], vec![2; 32]].concat();
+        assert_eq!(&blob[1..72], &want[..]);
+        assert_eq!(&blob[72..81], &[5, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            outcomes(&blob),
+            Some(vec![Ok(()), Err(DispatchError::Other.encode())])
+        );
+        let (_, entry) = m.storage("System", "Events").unwrap();
+        let frame_metadata::v14::StorageEntryType::Plain(ty) = &entry.ty else {
+            panic!("System.Events is a plain item");
+        };
+        crate::chain::substrate::scale_check::check_exact(m.types(), ty.id, &blob).unwrap();
     }
 }

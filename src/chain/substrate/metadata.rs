@@ -67,6 +67,22 @@ impl ChainMetadata {
         Ok(Self { v16: m, encoded })
     }
 
+    /// V16 metadata, encoded and loaded as [`Self::from_bytes`] does.
+    pub fn from_v16(m: v16::RuntimeMetadataV16) -> Result<Self, MetadataError> {
+        Self::from_bytes(&RuntimeMetadataPrefixed(META_RESERVED, RuntimeMetadata::V16(m)).encode())
+    }
+
+    /// Today's Subtensor metadata (spec 425): finney's spec 365 plus the items of
+    /// [`super::metadata_today`], made once.
+    pub fn today() -> &'static ChainMetadata {
+        static TODAY: OnceLock<ChainMetadata> = OnceLock::new();
+        TODAY.get_or_init(|| {
+            let m = super::metadata_today::today_from(&Self::finney().v16)
+                .expect("spec 365 has what today's additions build on");
+            ChainMetadata::from_v16(m).expect("today's metadata converts")
+        })
+    }
+
     /// Finney's metadata (spec 365), loaded once.
     pub fn finney() -> &'static ChainMetadata {
         static FINNEY: OnceLock<ChainMetadata> = OnceLock::new();

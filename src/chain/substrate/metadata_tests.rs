@@ -237,3 +237,189 @@ fn bad_metadata_bytes_get_typed_errors() {
         Err(MetadataError::Decode(_))
     ));
 }
+
+/// `(pallet, item)` of every storage entry.
+fn storage_names(m: &ChainMetadata) -> std::collections::BTreeSet<(String, String)> {
+    (m.v16().pallets.iter())
+        .flat_map(|p| {
+            let entries = p.storage.iter().flat_map(|s| s.entries.iter());
+            entries.map(|e| (p.name.clone(), e.name.clone()))
+        })
+        .collect()
+}
+
+fn api_names(m: &ChainMetadata) -> std::collections::BTreeSet<(String, String)> {
+    (m.v16().apis.iter())
+        .flat_map(|a| a.methods.iter().map(|f| (a.name.clone(), f.name.clone())))
+        .collect()
+}
+
+#[test]
+fn todays_metadata_is_spec_365_plus_exactly_the_listed_additions() {
+    use super::super::metadata_today::{ADDED_APIS, ADDED_EXTENSIONS, ADDED_STORAGE};
+    let (old, new) = (ChainMetadata::finney(), ChainMetadata::today());
+    let added = |a: &[(&str, &str)]| -> std::collections::BTreeSet<(String, String)> {
+        a.iter()
+            .map(|(p, i)| (p.to_string(), i.to_string()))
+            .collect()
+    };
+    let storage: Vec<_> = storage_names(new)
+        .difference(&storage_names(old))
+        .cloned()
+        .collect();
+    assert_eq!(
+        storage
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        added(&ADDED_STORAGE)
+    );
+    assert!(storage_names(old).is_subset(&storage_names(new)));
+    let apis: std::collections::BTreeSet<_> = api_names(new)
+        .difference(&api_names(old))
+        .cloned()
+        .collect();
+    assert_eq!(apis, added(&ADDED_APIS));
+    assert!(api_names(old).is_subset(&api_names(new)));
+    // Extensions: spec 365's with each added one after the one it follows.
+    let ids = |m: &ChainMetadata| -> Vec<String> {
+        let ex = &m.v16().extrinsic;
+        ex.transaction_extensions_by_version[&0]
+            .iter()
+            .map(|i| ex.transaction_extensions[i.0 as usize].identifier.clone())
+            .collect()
+    };
+    let mut want = ids(old);
+    for (name, after) in ADDED_EXTENSIONS {
+        let at = want.iter().position(|x| x == after).unwrap();
+        want.insert(at + 1, name.to_string());
+    }
+    assert_eq!(ids(new), want);
+    assert_eq!(want[9], "CheckShieldedTxValidity");
+    // The registry only grows; pallets keep their calls, events, errors and constants (but
+    // System.Version, whose spec version is raised).
+    let (t_old, t_new) = (&old.types().types, &new.types().types);
+    assert!(t_new.len() > t_old.len());
+    for (a, b) in old.v16().pallets.iter().zip(&new.v16().pallets) {
+        assert_eq!((&a.name, a.index), (&b.name, b.index));
+        assert_eq!(
+            a.calls.as_ref().map(|c| c.ty.id),
+            b.calls.as_ref().map(|c| c.ty.id)
+        );
+        assert_eq!(
+            a.event.as_ref().map(|c| c.ty.id),
+            b.event.as_ref().map(|c| c.ty.id)
+        );
+        assert_eq!(
+            a.error.as_ref().map(|c| c.ty.id),
+            b.error.as_ref().map(|c| c.ty.id)
+        );
+        for (x, y) in a.constants.iter().zip(&b.constants) {
+            assert_eq!(x.name, y.name);
+            assert!(
+                x.value == y.value || (a.name.as_str(), x.name.as_str()) == ("System", "Version")
+            );
+        }
+    }
+    for (x, y) in t_old.iter().zip(t_new) {
+        // The extension tuple gains the new extension; every other type is unchanged.
+        if x.ty != y.ty {
+            assert!(
+                matches!(x.ty.type_def, TypeDef::Tuple(_)),
+                "type {} changed",
+                x.id
+            );
+        }
+    }
+}
+
+#[test]
+fn the_added_items_are_typed_as_subtensor_declares_them() {
+    use frame_metadata::v16::StorageEntryType;
+    let m = ChainMetadata::today();
+    let prim_u64 = |id: u32| {
+        matches!(
+            m.types().resolve(id).unwrap().type_def,
+            TypeDef::Primitive(scale_info::TypeDefPrimitive::U64)
+        )
+    };
+    let (_, tempo) = m.storage("SubtensorModule", "Tempo").unwrap();
+    let StorageEntryType::Map { key: tempo_key, .. } = &tempo.ty else {
+        panic!("Tempo is a map");
+    };
+    let tempo_key = tempo_key.id;
+    for item in ["LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"] {
+        let (_, e) = m.storage("SubtensorModule", item).unwrap();
+        let StorageEntryType::Map {
+            hashers,
+            key,
+            value,
+        } = &e.ty
+        else {
+            panic!("{item} is a map");
+        };
+        assert_eq!(hashers, &vec![StorageHasher::Identity], "{item}");
+        // `NetUid`: the key type of every per-subnet map of spec 365 (`Tempo`'s).
+        assert_eq!(key.id, tempo_key, "{item} key");
+        assert!(prim_u64(value.id), "{item} value");
+        assert_eq!(e.default, 0u64.encode());
+    }
+    let f = m
+        .runtime_api("SubnetInfoRuntimeApi", "get_next_epoch_start_block")
+        .unwrap();
+    assert_eq!(f.inputs.len(), 1);
+    assert_eq!(f.inputs[0].ty.id, tempo_key);
+    let out = m.types().resolve(f.output.id).unwrap();
+    assert_eq!(out.path.segments, ["Option"]);
+    assert!(prim_u64(out.type_params[0].ty.unwrap().id));
+    let ex = &m.v16().extrinsic.transaction_extensions;
+    let shield = ex
+        .iter()
+        .find(|e| e.identifier == "CheckShieldedTxValidity")
+        .unwrap();
+    let ty = m.types().resolve(shield.ty.id).unwrap();
+    assert_eq!(
+        ty.path.segments,
+        ["pallet_shield", "extension", "CheckShieldedTxValidity"]
+    );
+    assert!(matches!(&ty.type_def, TypeDef::Composite(c) if c.fields.is_empty()));
+    assert!(
+        matches!(&m.types().resolve(shield.implicit.id).unwrap().type_def, TypeDef::Tuple(t) if t.fields.is_empty())
+    );
+    // V15 and V14 (what the SDK and polkadot.js read) list it too, in place.
+    for v in [14_u32, 15] {
+        let bytes = m.at_version(v).unwrap();
+        let p = RuntimeMetadataPrefixed::decode(&mut &bytes[..]).unwrap();
+        let ids: Vec<String> = match p.1 {
+            RuntimeMetadata::V14(x) => x
+                .extrinsic
+                .signed_extensions
+                .iter()
+                .map(|e| e.identifier.clone())
+                .collect(),
+            RuntimeMetadata::V15(x) => x
+                .extrinsic
+                .signed_extensions
+                .iter()
+                .map(|e| e.identifier.clone())
+                .collect(),
+            _ => unreachable!(),
+        };
+        assert_eq!(ids[9], "CheckShieldedTxValidity", "V{v}");
+        assert_eq!(ids.len(), 13, "V{v}");
+    }
+}
+
+#[test]
+fn todays_runtime_version_is_spec_425_with_the_subnet_info_api_at_version_2() {
+    let v = |m: &ChainMetadata| {
+        let c = m.constant("System", "Version").unwrap();
+        <(String, String, u32, u32, u32, Vec<([u8; 8], u32)>, u32, u8)>::decode(&mut &c[..])
+            .unwrap()
+    };
+    let (old, new) = (v(ChainMetadata::finney()), v(ChainMetadata::today()));
+    assert_eq!((old.3, new.3), (365, 425));
+    let id = crate::chain::substrate::hashing::blake2_64(b"SubnetInfoRuntimeApi");
+    let api = new.5.iter().find(|(i, _)| *i == id).unwrap();
+    assert!(api.1 >= 2);
+    assert_eq!((old.0, old.6), (new.0, new.6));
+}

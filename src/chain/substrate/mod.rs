@@ -5,4 +5,5 @@ pub mod dispatch;
 pub mod extrinsic;
 pub mod hashing;
 pub mod metadata;
+pub mod metadata_today;
 pub mod scale_check;

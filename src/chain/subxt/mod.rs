@@ -33,6 +33,7 @@ use subxt::ext::frame_decode::extrinsics::{
 use subxt::utils::{AccountId32, H256, MultiAddress, MultiSignature};
 use subxt::{OnlineClient, rpcs::RpcClient};
 
+use super::epoch_clock::{EpochClock, EpochState, Subnet};
 use super::network::redact;
 use super::weight_state::MORTAL_PERIOD;
 use super::{
@@ -329,6 +330,158 @@ impl SubxtClient {
     }
 }
 
+/// The epoch clock a runtime runs: the stateful one (spec 423 onwards) iff `SubtensorModule`
+/// has the storage item `SubnetEpochIndex`.
+fn clock_of(has_subnet_epoch_index: bool) -> EpochClock {
+    match has_subnet_epoch_index {
+        true => EpochClock::Stateful,
+        false => EpochClock::Legacy,
+    }
+}
+
+/// The clock of the runtime at `block`, from its metadata (so a runtime upgrade is followed).
+fn clock_at(block: &AtBlock) -> EpochClock {
+    let has = block
+        .metadata_ref()
+        .pallet_by_name("SubtensorModule")
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name("SubnetEpochIndex"))
+        .is_some();
+    clock_of(has)
+}
+
+/// One `NetUid -> V` item of `SubtensorModule` at `block` (its default where unset).
+async fn net_item<V: subxt::ext::scale_decode::DecodeAsType>(
+    block: &AtBlock,
+    name: &'static str,
+    netuid: u16,
+) -> Result<V, ChainError> {
+    block
+        .storage()
+        .fetch(
+            subxt::dynamic::storage::<(u16,), V>("SubtensorModule", name),
+            (netuid,),
+        )
+        .await
+        .map_err(read_err)?
+        .decode()
+        .map_err(read_err)
+}
+
+/// A subnet's epoch clock as read at block `head`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClockView {
+    clock: EpochClock,
+    subnet: Subnet,
+    /// The stateful clock's storage at `head`; on the legacy clock only `last_epoch_block`
+    /// (`LastMechansimStepBlock`) is read.
+    state: EpochState,
+    head: u64,
+}
+
+impl ClockView {
+    /// Reads `Tempo` and the clock's items, concurrently: `LastEpochBlock`, `PendingEpochAt`,
+    /// `SubnetEpochIndex` and `BlocksSinceLastStep` on the stateful clock,
+    /// `LastMechansimStepBlock` on the legacy.
+    async fn read(block: &AtBlock, netuid: u16, head: u64) -> Result<Self, ChainError> {
+        let clock = clock_at(block);
+        let tempo = net_item::<u16>(block, "Tempo", netuid);
+        let (tempo, state) = match clock {
+            EpochClock::Legacy => {
+                let (tempo, last) = tokio::try_join!(
+                    tempo,
+                    net_item::<u64>(block, "LastMechansimStepBlock", netuid)
+                )?;
+                let state = EpochState {
+                    last_epoch_block: last,
+                    ..EpochState::default()
+                };
+                (tempo, state)
+            }
+            EpochClock::Stateful => {
+                let (tempo, last, pending, index, since) = tokio::try_join!(
+                    tempo,
+                    net_item::<u64>(block, "LastEpochBlock", netuid),
+                    net_item::<u64>(block, "PendingEpochAt", netuid),
+                    net_item::<u64>(block, "SubnetEpochIndex", netuid),
+                    net_item::<u64>(block, "BlocksSinceLastStep", netuid),
+                )?;
+                let state = EpochState {
+                    last_epoch_block: last,
+                    pending_epoch_at: pending,
+                    epoch_index: index,
+                    blocks_since_last_step: since,
+                };
+                (tempo, state)
+            }
+        };
+        let subnet = Subnet {
+            netuid,
+            tempo: u64::from(tempo),
+        };
+        Ok(Self {
+            clock,
+            subnet,
+            state,
+            head,
+        })
+    }
+
+    /// The epoch a transaction at `head` is in (the commit-reveal clock's index).
+    fn epoch_index(&self) -> u64 {
+        self.clock.epoch_index(&self.state, self.subnet, self.head)
+    }
+}
+
+/// A `WeightCommits` row: `(hash, commit_epoch, commit_block, 0)` on the stateful clock,
+/// `(hash, commit_block, first_reveal_block, last_reveal_block)` on the legacy.
+type CommitRow = (H256, u64, u64, u64);
+
+/// How a block's `WeightCommits` rows read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitRows {
+    /// The rows carry their reveal window.
+    Legacy,
+    /// The rows carry their commit epoch; the window is the blocks of epoch
+    /// `commit_epoch + reveal_period_epochs` as the clock at the head places them.
+    Stateful {
+        view: ClockView,
+        reveal_period_epochs: u64,
+    },
+}
+
+impl CommitRows {
+    /// One row as a [`CommitInfo`]; a stateful commit whose reveal epoch is over (or whose
+    /// subnet never steps) has the window `(0, 0)`: it has expired; one whose window lies past
+    /// `u64` (a corrupt row) has `(u64::MAX, u64::MAX)`: never open.
+    fn commit_info(&self, (hash, a, b, c): CommitRow) -> CommitInfo {
+        let (commit_block, (first, last)) = match self {
+            Self::Legacy => (a, (b, c)),
+            Self::Stateful {
+                view,
+                reveal_period_epochs,
+            } => {
+                let reveal_epoch = a.saturating_add(*reveal_period_epochs);
+                let window = (view.clock)
+                    .epoch_blocks(&view.state, view.subnet, view.head, reveal_epoch)
+                    .unwrap_or(
+                        match reveal_epoch >= view.epoch_index() && view.subnet.tempo > 0 {
+                            true => (u64::MAX, u64::MAX),
+                            false => (0, 0),
+                        },
+                    );
+                (b, window)
+            }
+        };
+        CommitInfo {
+            hash: hash.0,
+            commit_block,
+            first_reveal_block: first,
+            last_reveal_block: last,
+        }
+    }
+}
+
 mod submit;
 
 #[path = "storage.rs"]
@@ -443,36 +596,21 @@ impl ChainClient for SubxtClient {
         at: &BlockInfo,
     ) -> Result<WeightsParams, ChainError> {
         let (_c, block) = self.at(at).await?;
-        let storage = block.storage();
-        macro_rules! item {
-            ($name:literal, $ty:ty) => {
-                storage
-                    .fetch(
-                        subxt::dynamic::storage::<(u16,), $ty>("SubtensorModule", $name),
-                        (netuid,),
-                    )
-                    .await
-                    .map_err(read_err)?
-                    .decode()
-                    .map_err(read_err)?
-            };
-        }
-        let tempo: u16 = item!("Tempo", u16);
-        let enabled: bool = item!("CommitRevealWeightsEnabled", bool);
-        let period: u64 = item!("RevealPeriodEpochs", u64);
-        let limit: u64 = item!("WeightsSetRateLimit", u64);
-        let key: u64 = item!("WeightsVersionKey", u64);
-        let last_step: u64 = item!("LastMechansimStepBlock", u64);
-        let tempo = u64::from(tempo);
+        let (view, enabled, period, limit, key) = tokio::try_join!(
+            ClockView::read(&block, netuid, at.number),
+            net_item::<bool>(&block, "CommitRevealWeightsEnabled", netuid),
+            net_item::<u64>(&block, "RevealPeriodEpochs", netuid),
+            net_item::<u64>(&block, "WeightsSetRateLimit", netuid),
+            net_item::<u64>(&block, "WeightsVersionKey", netuid),
+        )?;
         Ok(WeightsParams {
             commit_reveal_enabled: enabled,
             reveal_period_epochs: period,
-            tempo,
+            tempo: view.subnet.tempo,
             weights_rate_limit: limit,
             version_key: key,
-            // Subtensor's epoch index of this block (the commit-reveal clock).
-            epoch_index: (at.number + u64::from(netuid) + 1) / (tempo + 1),
-            last_epoch_block: last_step,
+            epoch_index: view.epoch_index(),
+            last_epoch_block: view.state.last_epoch_block,
         })
     }
 
@@ -483,28 +621,38 @@ impl ChainClient for SubxtClient {
         at: &BlockInfo,
     ) -> Result<Vec<CommitInfo>, ChainError> {
         let (_c, block) = self.at(at).await?;
-        let addr = subxt::dynamic::storage::<(u16, AccountId32), Vec<(H256, u64, u64, u64)>>(
+        let addr = subxt::dynamic::storage::<(u16, AccountId32), Vec<CommitRow>>(
             "SubtensorModule",
             "WeightCommits",
         );
-        let found = block
-            .storage()
-            .try_fetch(&addr, (netuid_index(netuid, 0), AccountId32(*hotkey)))
-            .await
-            .map_err(read_err)?;
-        let commits = match found {
-            Some(v) => v.decode().map_err(read_err)?,
-            None => vec![],
+        let commits = async {
+            let found = block
+                .storage()
+                .try_fetch(&addr, (netuid_index(netuid, 0), AccountId32(*hotkey)))
+                .await
+                .map_err(read_err)?;
+            match found {
+                Some(v) => v.decode().map_err(read_err),
+                None => Ok(vec![]),
+            }
         };
-        Ok(commits
-            .into_iter()
-            .map(|(hash, commit_block, first, last)| CommitInfo {
-                hash: hash.0,
-                commit_block,
-                first_reveal_block: first,
-                last_reveal_block: last,
-            })
-            .collect())
+        // Legacy rows carry their reveal window; stateful rows need the clock to place it.
+        let (commits, rows) = match clock_at(&block) {
+            EpochClock::Legacy => (commits.await?, CommitRows::Legacy),
+            EpochClock::Stateful => {
+                let (commits, view, reveal_period_epochs) = tokio::try_join!(
+                    commits,
+                    ClockView::read(&block, netuid, at.number),
+                    net_item::<u64>(&block, "RevealPeriodEpochs", netuid),
+                )?;
+                let rows = CommitRows::Stateful {
+                    view,
+                    reveal_period_epochs,
+                };
+                (commits, rows)
+            }
+        };
+        Ok(commits.into_iter().map(|r| rows.commit_info(r)).collect())
     }
 
     async fn weights(
@@ -609,5 +757,7 @@ impl ChainClient for SubxtClient {
     }
 }
 
+#[cfg(test)]
+mod clock_tests;
 #[cfg(test)]
 mod golden_tests;
