@@ -9,8 +9,10 @@
 //!   `BlocksSinceLastStep`. A commit is tagged with the counter (plus one when an epoch is due
 //!   in the same block, Subtensor's `current_epoch_with_lookahead`).
 //! - [`EpochClock::Legacy`] (spec 365, December 2025): a pure function of the block. The epoch
-//!   fires when `(block + netuid + 1) % (tempo + 1) == 0` and a block's epoch index is
-//!   `(block + netuid + 1) / (tempo + 1)`.
+//!   fires where `blocks_until_next_epoch = tempo - (block + netuid + 1) % (tempo + 1)` is 0, so
+//!   when `(block + netuid + 1) % (tempo + 1) == tempo`, and a block's epoch index is
+//!   `(block + netuid + 1) / (tempo + 1)`: the epoch fires in the last block of an index, and
+//!   the index counts up in the block after.
 //!
 //! Everything here is a function of its arguments (the state, the block, the subnet), so the
 //! dev chain runs it block by block and a client runs it forward from a head it read.
@@ -63,18 +65,6 @@ impl Subnet {
     }
 }
 
-impl EpochState {
-    /// A subnet registered at `block` on the stateful clock: `LastEpochBlock` staggered back by
-    /// `netuid % tempo`, so subnets of one tempo do not all step in the same block.
-    pub fn registered_at(subnet: Subnet, block: u64) -> Self {
-        let stagger = u64::from(subnet.netuid) % subnet.tempo.max(1);
-        Self {
-            last_epoch_block: block.saturating_sub(stagger),
-            ..Self::default()
-        }
-    }
-}
-
 impl EpochClock {
     /// Whether the epoch is due at `block`, given the state after this block's
     /// `BlocksSinceLastStep` increment (Subtensor's `should_run_epoch`).
@@ -83,7 +73,7 @@ impl EpochClock {
             return false;
         }
         match self {
-            Self::Legacy => subnet.shifted(block).is_multiple_of(subnet.tempo + 1),
+            Self::Legacy => subnet.shifted(block) % (subnet.tempo + 1) == subnet.tempo,
             Self::Stateful => {
                 (s.pending_epoch_at > 0 && block >= s.pending_epoch_at)
                     || s.blocks_since_last_step > MAX_TEMPO
@@ -130,8 +120,8 @@ impl EpochClock {
         }
         Some(match self {
             Self::Legacy => {
-                let period = subnet.tempo + 1;
-                block + period - subnet.shifted(block) % period
+                let until = subnet.tempo - subnet.shifted(block) % (subnet.tempo + 1);
+                block + if until == 0 { subnet.tempo + 1 } else { until }
             }
             Self::Stateful => {
                 let auto = s.last_epoch_block.saturating_add(subnet.tempo);

@@ -33,30 +33,38 @@ fn run(
 }
 
 #[test]
-fn the_legacy_clock_fires_where_block_plus_netuid_plus_one_divides_by_tempo_plus_one() {
-    // Subtensor spec 365: blocks_until_next_epoch = tempo - (block + netuid + 1) % (tempo + 1).
+fn the_legacy_clock_fires_where_blocks_until_next_epoch_is_zero() {
+    // Subtensor spec 365: should_run_epoch = blocks_until_next_epoch(netuid, tempo, block) == 0,
+    // with blocks_until_next_epoch = tempo - (block + netuid + 1) % (tempo + 1). Subtensor's own
+    // table: tempo 1 netuid 0 -> 0, 2, 4; tempo 100 netuid 0 -> 99; tempo 100 netuid 1 -> 98.
     let cases: &[(u16, u64, &[u64])] = &[
-        // netuid 1, tempo 4: (b + 2) % 5 == 0.
-        (1, 4, &[3, 8, 13, 18]),
-        // netuid 102, tempo 10: (b + 103) % 11 == 0 -> b = 7, 18, 29.
-        (102, 10, &[7, 18, 29]),
-        // netuid 0, tempo 1: every other block, (b + 1) % 2 == 0.
-        (0, 1, &[1, 3, 5, 7, 9, 11, 13, 15, 17, 19]),
+        (0, 1, &[0, 2, 4, 6, 8]),
+        (0, 100, &[99, 200, 301]),
+        (1, 100, &[98, 199, 300]),
+        // netuid 102, tempo 10: (b + 103) % 11 == 10 -> b = 6, 17, 28.
+        (102, 10, &[6, 17, 28]),
     ];
     for &(netuid, tempo, want) in cases {
-        let (fired, _) = run(
-            LEGACY,
-            net(netuid, tempo),
-            EpochState::default(),
-            1,
-            30,
-            &[],
-        );
+        let n = net(netuid, tempo);
+        let (fired, _) = run(LEGACY, n, EpochState::default(), 0, 310, &[]);
         let blocks: Vec<u64> = fired.iter().map(|f| f.0).take(want.len()).collect();
         assert_eq!(blocks, want, "netuid {netuid} tempo {tempo}");
-        // The index is (block + netuid + 1) / (tempo + 1) at each firing.
-        for (b, idx) in fired {
-            assert_eq!(idx, (b + u64::from(netuid) + 1) / (tempo + 1));
+        for (b, _) in fired {
+            let until = tempo - (b + u64::from(netuid) + 1) % (tempo + 1);
+            assert_eq!(until, 0, "block {b}");
+            // The epoch fires in the last block of its index; the next block starts the next.
+            let idx = LEGACY.epoch_index(&EpochState::default(), n, b);
+            assert_eq!(
+                LEGACY.epoch_index(&EpochState::default(), n, b + 1),
+                idx + 1
+            );
+            assert_eq!(
+                LEGACY
+                    .epoch_blocks(&EpochState::default(), n, b, idx)
+                    .unwrap()
+                    .1,
+                b
+            );
         }
     }
 }
@@ -155,9 +163,10 @@ fn the_next_epoch_start_block_is_the_cadence_or_a_sooner_trigger() {
             Some(want)
         );
     }
-    // Legacy: the next block where (b + 103) % 361 == 0 after b.
-    assert_eq!(LEGACY.next_epoch_start_block(&s(0, 0), n, 258), Some(619));
-    assert_eq!(LEGACY.next_epoch_start_block(&s(0, 0), n, 257), Some(258));
+    // Legacy: the next block after b where (b + 103) % 361 == 360.
+    assert_eq!(LEGACY.next_epoch_start_block(&s(0, 0), n, 258), Some(618));
+    assert_eq!(LEGACY.next_epoch_start_block(&s(0, 0), n, 257), Some(618));
+    assert_eq!(LEGACY.next_epoch_start_block(&s(0, 0), n, 256), Some(257));
 }
 
 #[test]
@@ -203,16 +212,17 @@ fn epoch_blocks_from_a_head_follow_each_clock() {
 #[test]
 fn epoch_blocks_agree_with_running_the_clock() {
     // The first block of each future epoch, computed from a head, is where on_initialize fires.
+    // (The legacy clock's firing block is the last of its index: checked above.)
     for (clock, n) in [
         (STATEFUL, net(102, 7)),
-        (LEGACY, net(102, 7)),
         (STATEFUL, net(0, 1)),
+        (STATEFUL, net(5, 360)),
     ] {
         let mut s = EpochState::default();
         let head = 50;
         let (_, at_head) = run(clock, n, s, 1, head, &[]);
         s = at_head;
-        let (fired, _) = run(clock, n, s, head + 1, head + 60, &[]);
+        let (fired, _) = run(clock, n, s, head + 1, head + 800, &[]);
         for &(b, idx) in &fired {
             let (first, _) = clock.epoch_blocks(&s, n, head, idx).unwrap();
             assert_eq!(first, b, "{clock:?} epoch {idx}");
@@ -222,21 +232,6 @@ fn epoch_blocks_agree_with_running_the_clock() {
             assert_eq!(last, w[1].0 - 1, "{clock:?} epoch {}", w[0].1);
         }
     }
-}
-
-#[test]
-fn a_subnet_registered_later_is_staggered_by_its_netuid() {
-    // init_new_network: LastEpochBlock = now - netuid % tempo.
-    let s = EpochState::registered_at(net(102, 360), 10_000);
-    assert_eq!(s.last_epoch_block, 9_898);
-    assert_eq!(
-        EpochState::registered_at(net(3, 0), 50).last_epoch_block,
-        50
-    );
-    assert_eq!(
-        EpochState::registered_at(net(400, 360), 10).last_epoch_block,
-        0
-    );
 }
 
 #[test]

@@ -236,6 +236,10 @@ pub(crate) struct State {
     /// The drand rounds stored (`Drand.LastStoredRound`, `OldestStoredRound`).
     #[serde(default)]
     drand: beacon::DrandRounds,
+    /// The runtime the chain was made with (`None`: made before runtimes were selectable,
+    /// whose clock was the stateful one's).
+    #[serde(default)]
+    runtime: Option<DevRuntime>,
 }
 
 /// The dev chain. Cheap to share behind an `Arc`.
@@ -261,6 +265,7 @@ impl DevChain {
     /// Panics if the OS random source cannot be read.
     pub fn in_memory(cfg: DevChainConfig, seed: u64, start_block: u64) -> Self {
         let mut st = State::genesis(seed, start_block);
+        st.runtime = Some(cfg.runtime);
         st.ensure_salt()
             .expect("the OS random source (/dev/urandom)");
         Self {
@@ -285,9 +290,13 @@ impl DevChain {
         let mut st = store
             .get(&DEV_CHAIN, &DEV_STATE_KEY)
             .map_err(|e| ChainError::Storage(e.to_string()))?
-            .unwrap_or_else(|| State::genesis(seed, start_block));
+            .unwrap_or_else(|| State {
+                runtime: Some(cfg.runtime),
+                ..State::genesis(seed, start_block)
+            });
         st.ensure_salt()
             .map_err(|e| ChainError::Storage(format!("dev chain salt from /dev/urandom: {e}")))?;
+        st.check_runtime(cfg.runtime)?;
         let bodies = extrinsics::load_bodies(&store, st.block)?;
         let chain = Self {
             cfg,
@@ -617,7 +626,21 @@ impl State {
             extrinsics: BTreeMap::new(),
             accounts: BTreeMap::new(),
             drand: Default::default(),
+            runtime: None,
         }
+    }
+
+    /// Refuses to open a chain with another runtime than it was made with: its commits' epochs
+    /// and its clock storage mean different things under the other clock.
+    fn check_runtime(&mut self, runtime: DevRuntime) -> Result<(), ChainError> {
+        let made = *self.runtime.get_or_insert(DevRuntime::Spec425);
+        if made != runtime {
+            return Err(ChainError::Storage(format!(
+                "this data dir holds a {made:?} chain and the config says runtime {runtime:?}: \
+                 use another data dir, or the runtime it was made with"
+            )));
+        }
+        Ok(())
     }
 
     /// Gives the state a fresh random salt if it has none (a new chain, or one stored before

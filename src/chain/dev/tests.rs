@@ -604,13 +604,16 @@ fn state_saved_before_commit_reveal_still_loads() {
     json.as_object_mut().unwrap().remove("extrinsics");
     // Before the epoch clock: `last_epoch_block` and `epochs` only; before the beacon: no drand.
     let o = json.as_object_mut().unwrap();
-    let index = o.remove("epoch_index").unwrap();
+    o.remove("epoch_index").unwrap();
+    // An index that is not the default, so a lost alias shows.
+    let index = serde_json::json!(7);
     o.insert("epochs".into(), index.clone());
     for gone in [
         "pending_epoch_at",
         "blocks_since_last_step",
         "drand",
         "yuma_epochs",
+        "runtime",
     ] {
         o.remove(gone).unwrap();
     }
@@ -652,4 +655,96 @@ pub(crate) fn reopen(dir: &std::path::Path) -> Store {
         }
     }
     panic!("the store's lock was not released within 5 s")
+}
+
+#[test]
+fn commits_reveal_in_the_next_epoch_of_each_runtimes_clock_from_any_start_block() {
+    use crate::chain::epoch_clock::Subnet;
+    // (runtime, start block): a commit is revealed in its epoch + 1 by the runtime's clock;
+    // before that it is too early, after it expired.
+    for runtime in [DevRuntime::Spec425, DevRuntime::Spec365] {
+        for start in [0, 1000, 4321] {
+            let what = format!("{runtime:?} from block {start}");
+            let c = DevChain::in_memory(
+                DevChainConfig {
+                    runtime,
+                    ..cr_cfg()
+                },
+                1,
+                start,
+            );
+            let (v, ..) = subnet(&c);
+            advance_to(&c, start + 1);
+            commit_w(&c, &v, &SALT).unwrap();
+            let p = run(c.weights_params(102)).unwrap();
+            let info = c.commit_info(&run(c.weight_commits(102, &v.public())).unwrap()[0]);
+            // The reveal window is the epoch after the commit's, as the clock places it.
+            let (clock, sub) = (
+                runtime.clock(),
+                Subnet {
+                    netuid: 102,
+                    tempo: 10,
+                },
+            );
+            let st = c.state.lock().unwrap().clock;
+            let block = run(c.best_block()).unwrap().number;
+            let window = clock
+                .epoch_blocks(&st, sub, block, p.epoch_index + 1)
+                .unwrap();
+            assert_eq!(
+                (info.first_reveal_block, info.last_reveal_block),
+                window,
+                "{what}"
+            );
+            advance_to(&c, window.0 - 1);
+            assert_eq!(
+                reveal_w(&c, &v, &SALT),
+                Err(ChainError::RevealTooEarly),
+                "{what}"
+            );
+            c.produce_block().unwrap();
+            reveal_w(&c, &v, &SALT).unwrap_or_else(|e| panic!("{what}: {e}"));
+            // A second commit, left past its window, is expired.
+            advance_to(&c, run(c.best_block()).unwrap().number + 10);
+            commit_w(&c, &v, &[9]).unwrap();
+            let late = c.commit_info(&run(c.weight_commits(102, &v.public())).unwrap()[0]);
+            advance_to(&c, late.last_reveal_block + 1);
+            assert_eq!(
+                reveal_w(&c, &v, &[9]),
+                Err(ChainError::ExpiredWeightCommit),
+                "{what}"
+            );
+            // The window is a whole epoch: tempo blocks, or tempo + 1 on the legacy clock.
+            let len = info.last_reveal_block - info.first_reveal_block + 1;
+            assert_eq!(
+                len,
+                if runtime == DevRuntime::Spec365 {
+                    11
+                } else {
+                    10
+                },
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_data_dir_is_refused_under_another_runtime_than_it_was_made_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |runtime| DevChainConfig { runtime, ..cfg() };
+    drop(
+        DevChain::open(
+            at(DevRuntime::Spec365),
+            Store::open(dir.path()).unwrap(),
+            1,
+            0,
+        )
+        .unwrap(),
+    );
+    let e = DevChain::open(at(DevRuntime::Spec425), reopen(dir.path()), 1, 0)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("Spec365 chain"), "{e}");
+    DevChain::open(at(DevRuntime::Spec365), reopen(dir.path()), 1, 0).unwrap();
 }

@@ -169,7 +169,7 @@ impl ChainMetadata {
 }
 
 /// The first type whose path ends with `last` (and, when given, whose path contains `within`).
-fn find_type(types: &PortableRegistry, last: &str, within: Option<&str>) -> Option<u32> {
+pub(super) fn find_type(types: &PortableRegistry, last: &str, within: Option<&str>) -> Option<u32> {
     types.types.iter().find_map(|t| {
         let segs = &t.ty.path.segments;
         let ok = segs.last().is_some_and(|s| s == last)
@@ -179,7 +179,7 @@ fn find_type(types: &PortableRegistry, last: &str, within: Option<&str>) -> Opti
 }
 
 /// The `UncheckedExtrinsic` type and its signed-extra (`Extension`/`Extra`) type parameter.
-fn extrinsic_types(types: &PortableRegistry) -> Result<(u32, u32), MetadataError> {
+pub(super) fn extrinsic_types(types: &PortableRegistry) -> Result<(u32, u32), MetadataError> {
     let id = find_type(types, "UncheckedExtrinsic", Some("generic"))
         .ok_or(MetadataError::MissingType("UncheckedExtrinsic"))?;
     let params = &types.resolve(id).expect("found above").type_params;

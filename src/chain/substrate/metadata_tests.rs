@@ -423,3 +423,41 @@ fn todays_runtime_version_is_spec_425_with_the_subnet_info_api_at_version_2() {
     assert!(api.1 >= 2);
     assert_eq!((old.0, old.6), (new.0, new.6));
 }
+
+/// A tuple type's members, nested tuples flattened (how extension tuples list their parts).
+fn flat_tuple(types: &PortableRegistry, id: u32) -> Vec<u32> {
+    match &types.resolve(id).unwrap().type_def {
+        TypeDef::Tuple(t) => t
+            .fields
+            .iter()
+            .flat_map(|f| flat_tuple(types, f.id))
+            .collect(),
+        _ => vec![id],
+    }
+}
+
+#[test]
+fn the_extrinsics_extension_tuple_lists_the_extensions_in_order_in_both_runtimes() {
+    for m in [ChainMetadata::finney(), ChainMetadata::today()] {
+        let (_, extra) = extrinsic_types(m.types()).unwrap();
+        let ex = &m.v16().extrinsic;
+        let want: Vec<u32> = ex.transaction_extensions_by_version[&0]
+            .iter()
+            .map(|i| ex.transaction_extensions[i.0 as usize].ty.id)
+            .collect();
+        let got = flat_tuple(m.types(), extra);
+        assert_eq!(got.len(), want.len());
+        // A member is the extension's type, or a wrapper of it (spec 365's payment extension:
+        // `ChargeTransactionPaymentWrapper` around `ChargeTransactionPayment`).
+        for (member, ext) in got.into_iter().zip(want) {
+            let wraps = match &m.types().resolve(member).unwrap().type_def {
+                TypeDef::Composite(c) => c.fields.len() == 1 && c.fields[0].ty.id == ext,
+                _ => false,
+            };
+            assert!(
+                member == ext || wraps,
+                "tuple member {member}, extension {ext}"
+            );
+        }
+    }
+}

@@ -188,11 +188,9 @@ fn add_api_method(
 /// Adds each extension after the one it follows, to the extension list, version 0's indices
 /// and the extrinsic's `Extension` tuple type.
 fn add_extensions(m: &mut v16::RuntimeMetadataV16) -> Result<(), MetadataError> {
-    let runtime = find(&m.types.types, |t| {
-        let segs = &t.path.segments;
-        segs.last().is_some_and(|s| s == "Runtime") && segs.iter().any(|s| s.contains("runtime"))
-    })
-    .ok_or(MetadataError::MissingType("Runtime"))?;
+    let runtime = super::metadata::find_type(&m.types, "Runtime", Some("runtime"))
+        .ok_or(MetadataError::MissingType("Runtime"))?;
+    let (_, extra) = super::metadata::extrinsic_types(&m.types)?;
     let unit = find(
         &m.types.types,
         |t| matches!(&t.type_def, TypeDef::Tuple(x) if x.fields.is_empty()),
@@ -213,7 +211,7 @@ fn add_extensions(m: &mut v16::RuntimeMetadataV16) -> Result<(), MetadataError> 
                 implicit: unit.into(),
             },
         );
-        insert_in_tuple(&mut m.types.types, after_ty, ty)?;
+        insert_in_tuple(&mut m.types.types, extra, after_ty, ty)?;
     }
     let all = (0..m.extrinsic.transaction_extensions.len() as u32)
         .map(Compact)
@@ -237,20 +235,38 @@ fn zero_size_extension(name: &str, runtime: u32) -> Type<PortableForm> {
     }
 }
 
-/// Puts `new` after `after` in the tuple type that holds it (the signed extra).
-fn insert_in_tuple(types: &mut Registry, after: u32, new: u32) -> Result<(), MetadataError> {
-    let tuple = types.iter_mut().find_map(|t| match &mut t.ty.type_def {
-        TypeDef::Tuple(x) if x.fields.iter().any(|f| f.id == after) => Some(x),
-        _ => None,
-    });
-    let tuple = tuple.ok_or(MetadataError::MissingType("the extension tuple"))?;
+/// Puts `new` after `after` in the tuple that holds it within the extrinsic's `Extension` tuple
+/// `extra` (itself, or a tuple nested in it).
+fn insert_in_tuple(
+    types: &mut Registry,
+    extra: u32,
+    after: u32,
+    new: u32,
+) -> Result<(), MetadataError> {
+    let holder = holder_of(types, extra, after).ok_or(MetadataError::MissingType(
+        "the extension in the extrinsic's Extension tuple",
+    ))?;
+    let TypeDef::Tuple(tuple) = &mut types[holder as usize].ty.type_def else {
+        unreachable!("holder_of finds tuples");
+    };
     let at = tuple
         .fields
         .iter()
         .position(|f| f.id == after)
-        .expect("found above");
+        .expect("found by holder_of");
     tuple.fields.insert(at + 1, new.into());
     Ok(())
+}
+
+/// The tuple type, `root` or one nested in it, that has `member` as a field.
+fn holder_of(types: &Registry, root: u32, member: u32) -> Option<u32> {
+    let TypeDef::Tuple(t) = &types.get(root as usize)?.ty.type_def else {
+        return None;
+    };
+    if t.fields.iter().any(|f| f.id == member) {
+        return Some(root);
+    }
+    t.fields.iter().find_map(|f| holder_of(types, f.id, member))
 }
 
 /// `sp_version::RuntimeVersion` as SCALE: names, versions, APIs, transaction and system version.

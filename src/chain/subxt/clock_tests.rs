@@ -170,7 +170,7 @@ fn weight_commit_rows_read_by_the_clock() {
             "stateful, a subnet that never steps",
             s(stateful(0, after_epoch_5(105), 105), 1),
             (h(8), 5, 103, 0),
-            (103, 0, 0),
+            (103, u64::MAX, u64::MAX),
         ),
         (
             "stateful, far ahead (computed at once)",
@@ -206,7 +206,7 @@ fn stateful_windows_are_the_blocks_the_clock_runs_the_reveal_epoch_in() {
         tempo: 12,
     };
     let clock = EpochClock::Stateful;
-    let mut st = EpochState::registered_at(subnet, 0);
+    let mut st = EpochState::default();
     for head in 1..200 {
         clock.on_initialize(&mut st, subnet, head);
         let view = stateful(12, st, head);

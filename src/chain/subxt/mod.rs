@@ -451,9 +451,9 @@ enum CommitRows {
 }
 
 impl CommitRows {
-    /// One row as a [`CommitInfo`]; a stateful commit whose reveal epoch is over (or whose
-    /// subnet never steps) has the window `(0, 0)`: it has expired; one whose window lies past
-    /// `u64` (a corrupt row) has `(u64::MAX, u64::MAX)`: never open.
+    /// One row as a [`CommitInfo`]; a stateful commit whose reveal epoch is over has the window
+    /// `(0, 0)`: it has expired; one whose subnet never steps, or whose window lies past `u64`
+    /// (a corrupt row), has `(u64::MAX, u64::MAX)`: never open.
     fn commit_info(&self, (hash, a, b, c): CommitRow) -> CommitInfo {
         let (commit_block, (first, last)) = match self {
             Self::Legacy => (a, (b, c)),
@@ -465,7 +465,8 @@ impl CommitRows {
                 let window = (view.clock)
                     .epoch_blocks(&view.state, view.subnet, view.head, reveal_epoch)
                     .unwrap_or(
-                        match reveal_epoch >= view.epoch_index() && view.subnet.tempo > 0 {
+                        // Never stepping (tempo 0) the epoch never comes; past, it has expired.
+                        match reveal_epoch >= view.epoch_index() || view.subnet.tempo == 0 {
                             true => (u64::MAX, u64::MAX),
                             false => (0, 0),
                         },
