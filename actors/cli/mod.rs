@@ -10,5 +10,6 @@ pub mod localnet;
 pub mod model;
 pub mod report;
 pub mod submission;
+pub mod submission_sn102;
 pub mod train;
 pub mod wallet;

@@ -15,6 +15,7 @@ use connito::submission::{Hotkey, Manifest, ShardSpec, SignedManifest, Verdict};
 use connito::tensors::{StateDict, blake2b_256, decode_safetensors};
 use serde_json::json;
 
+use crate::cli::submission_sn102 as sn102;
 use crate::cli::wallet::WalletArgs;
 use connito::pol::round_batches;
 use connito::store::records::{ModelRecord, ScoreRecord, SubmissionRecord};
@@ -41,15 +42,32 @@ pub enum SubmissionCmd {
     /// `{"verdict": ..., "reason": ...}` with Intake's labels (README, "Verdicts"); exits 0 when
     /// accepted, 2 when refused.
     Verify {
-        /// The shard: canonical f32 safetensors with exactly the group's expert tensors.
+        /// The wire profile: `connito` (ours) or `sn102` (the live subnet's).
+        #[arg(long, value_enum, default_value = "connito")]
+        protocol: ProtocolArg,
+        /// The shard: canonical f32 safetensors with exactly the group's expert tensors (sn102:
+        /// `model_expgroup_{g}.safetensors`, or a legacy `.pt`).
         #[arg(long)]
         shard: PathBuf,
-        /// The signed manifest (JSON, as `submission make` writes it).
-        #[arg(long)]
-        manifest: PathBuf,
-        /// The global model it was trained from: adds the value and distance bounds.
+        /// The signed manifest (JSON, as `submission make` writes it; connito).
+        #[arg(long, required_if_eq("protocol", "connito"))]
+        manifest: Option<PathBuf>,
+        /// connito: the global model it was trained from (adds the value and distance bounds).
+        /// sn102: a Hugging Face config directory (`config.json`: the shapes).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// sn102: MinerCommit1's commitment, as on chain (`{"m": ...}`).
+        #[arg(long, required_if_eq("protocol", "sn102"))]
+        commit1: Option<String>,
+        /// sn102: MinerCommit2's commitment (`{"e","h","v","r","rv"}`).
+        #[arg(long, required_if_eq("protocol", "sn102"))]
+        commit2: Option<String>,
+        /// sn102: the committing hotkey (SS58).
+        #[arg(long, required_if_eq("protocol", "sn102"))]
+        hotkey: Option<String>,
+        /// sn102: the group's `expert_assignment.json` (default: contiguous groups).
+        #[arg(long)]
+        assignment: Option<PathBuf>,
         /// The round's cycle, if known (otherwise the manifest's is not compared).
         #[arg(long)]
         cycle: Option<u64>,
@@ -66,12 +84,32 @@ pub enum SubmissionCmd {
     /// hotkey, after checking the shard as a validator would. Prints the binding hash to commit
     /// on chain (MinerCommit1) and where the manifest was written.
     Make {
+        /// The wire profile: `connito` (writes a signed manifest) or `sn102` (prints the two
+        /// commitments).
+        #[arg(long, value_enum, default_value = "connito")]
+        protocol: ProtocolArg,
         #[arg(long)]
         shard: PathBuf,
         #[arg(long)]
         group: u16,
+        /// connito: the cycle the shard is for.
+        #[arg(long, required_if_eq("protocol", "connito"))]
+        cycle: Option<u64>,
+        /// sn102: the Hugging Face repo the file is uploaded to (at most 32 characters).
+        #[arg(long, required_if_eq("protocol", "sn102"))]
+        repo: Option<String>,
+        /// sn102: the revision (commit) of that repo (the reference commits 7 characters).
+        #[arg(long, required_if_eq("protocol", "sn102"))]
+        revision: Option<String>,
+        /// sn102: a Hugging Face config directory (`config.json`: the shapes).
         #[arg(long)]
-        cycle: u64,
+        model: Option<PathBuf>,
+        /// sn102: the group's `expert_assignment.json` (default: contiguous groups).
+        #[arg(long)]
+        assignment: Option<PathBuf>,
+        /// sn102: print JSON.
+        #[arg(long)]
+        json: bool,
         /// Global model version the shard was trained from.
         #[arg(long)]
         version: u64,
@@ -87,6 +125,13 @@ pub enum SubmissionCmd {
         #[command(flatten)]
         config: ConfigArg,
     },
+}
+
+/// A wire profile.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolArg {
+    Connito,
+    Sn102,
 }
 
 #[derive(clap::Subcommand)]
@@ -114,6 +159,73 @@ pub enum PolCmd {
 pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
     match cmd {
         SubmissionCmd::Verify {
+            protocol: ProtocolArg::Sn102,
+            shard,
+            model,
+            commit1,
+            commit2,
+            hotkey,
+            assignment,
+            version,
+            config,
+            json,
+            ..
+        } => {
+            let cfg = config.load()?;
+            let src = sn102::Sources {
+                model: model.as_deref(),
+                assignment: assignment.as_deref(),
+                default_arch: &cfg.model.arch,
+                n_groups: cfg.model.n_groups,
+            };
+            let args = sn102::VerifyArgs {
+                shard,
+                commit1: commit1.expect("required by clap"),
+                commit2: commit2.expect("required by clap"),
+                hotkey: hotkey.expect("required by clap"),
+                group: None,
+                version,
+                json,
+            };
+            sn102::check(&args, &src)
+        }
+        SubmissionCmd::Make {
+            protocol: ProtocolArg::Sn102,
+            shard,
+            group,
+            version,
+            dev_key,
+            wallet,
+            repo,
+            revision,
+            model,
+            assignment,
+            json,
+            config,
+            ..
+        } => {
+            let key = match dev_key {
+                Some(name) => Hotkey::dev(&name),
+                None => wallet.load()?,
+            };
+            let cfg = config.load()?;
+            let src = sn102::Sources {
+                model: model.as_deref(),
+                assignment: assignment.as_deref(),
+                default_arch: &cfg.model.arch,
+                n_groups: cfg.model.n_groups,
+            };
+            let args = sn102::MakeArgs {
+                shard,
+                group: u64::from(group),
+                version,
+                repo: repo.expect("required by clap"),
+                revision: revision.expect("required by clap"),
+                json,
+            };
+            sn102::make(&args, &key, &src)
+        }
+        SubmissionCmd::Verify {
             shard,
             manifest,
             model,
@@ -121,7 +233,9 @@ pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
             version,
             config,
             json,
+            ..
         } => {
+            let manifest = manifest.expect("required by clap");
             let cfg = config.load()?;
             let global = model.as_deref().map(read_model).transpose()?;
             let exp = Expected {
@@ -152,7 +266,9 @@ pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
             wallet,
             out,
             config,
+            ..
         } => {
+            let cycle = cycle.expect("required by clap");
             let key = match dev_key {
                 Some(name) => Hotkey::dev(&name),
                 None => wallet.load()?,

@@ -45,6 +45,9 @@ pub enum Verdict {
     BadLocation,
     /// More than `pol.max_candidates` earlier commits were accepted this round.
     OverCapacity,
+    /// A file of a format or dtype the profile does not read (sn102: a `.pt` holding anything
+    /// but tensors, a dtype other than f16/bf16/f32).
+    UnsupportedFormat,
 }
 
 impl Verdict {
@@ -72,13 +75,14 @@ impl Verdict {
             Self::NearDuplicate => "near_duplicate",
             Self::BadLocation => "bad_location",
             Self::OverCapacity => "over_capacity",
+            Self::UnsupportedFormat => "unsupported_format",
         }
     }
 }
 
 impl Verdict {
     /// Every verdict, in declaration order (for tests, docs and metrics).
-    pub const ALL: [Verdict; 22] = [
+    pub const ALL: [Verdict; 23] = [
         Self::Accepted,
         Self::Copy,
         Self::NoLocation,
@@ -101,6 +105,7 @@ impl Verdict {
         Self::NearDuplicate,
         Self::BadLocation,
         Self::OverCapacity,
+        Self::UnsupportedFormat,
     ];
 
     /// Whether the miner is at fault (the validator's own faults are not held against it).

@@ -245,3 +245,55 @@ fn the_bittensor_sdk_sets_weights_and_sees_subtensor_errors() {
     assert_eq!(val["last_update"], v["set_weights"]["block"]);
     assert_eq!(v["bob_received"], 1_000_000_000_u64);
 }
+
+#[test]
+fn an_sn102_commitment_the_sdk_sets_is_read_by_the_subxt_client_and_parsed() {
+    use connito::chain::ChainClient;
+    use connito::protocol::sn102::commitment::RawCommit;
+    let h = "0f".repeat(24);
+    let text = format!(r#"{{"e":0,"h":"{h}","v":4200000,"r":"alice/sn102-g0","rv":"abc1234"}}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::start_with(&dir.path().join("chain"), &["--block-time-ms", "100"]);
+    let url = format!("ws://127.0.0.1:{}", node.port);
+    let Ok(python) = std::env::var("CONNITO_BT_PYTHON") else {
+        eprintln!("skipped: set CONNITO_BT_PYTHON to a Python with bittensor (see .ci/run)");
+        return;
+    };
+    let out = Command::new(python)
+        .arg(format!(
+            "{}/tests/sdk/conformance.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args([url.as_str(), "sn102-commit", text.as_str()])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (miner, _) = connito::submission::keys::ss58_decode(v["miner"].as_str().unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let records = rt.block_on(async {
+        let c = connito::chain::subxt::SubxtClient::new(&url);
+        let at = c.finalized_block().await.unwrap();
+        c.commitments(102, &at).await.unwrap()
+    });
+    let r = records
+        .iter()
+        .find(|r| r.hotkey == miner)
+        .expect("the miner's commitment");
+    assert_eq!(r.block, v["set_commitment"]["block"].as_u64().unwrap());
+    let parsed = RawCommit::parse(std::str::from_utf8(&r.data).unwrap()).unwrap();
+    let c = parsed.hash_commit().unwrap();
+    assert_eq!((c.group, c.hash.to_hex(), c.version), (0, h, 4_200_000));
+    assert_eq!(
+        (c.repo.as_str(), c.revision.as_str()),
+        ("alice/sn102-g0", "abc1234")
+    );
+}

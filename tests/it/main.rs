@@ -15,5 +15,6 @@ mod hostile_validator;
 mod layers;
 mod live;
 mod localnet;
+mod sn102_cli;
 mod train_resume;
 mod wallet_sdk;

@@ -7,6 +7,9 @@ Usage:
       commit weights, reveal them in the next epoch, wait for the epoch after, read the metagraph
   python conformance.py ws://127.0.0.1:PORT set-weights
       register and stake, set weights (commit-reveal off), set them again too fast, transfer
+  python conformance.py ws://127.0.0.1:PORT sn102-commit TEXT
+      register a hotkey and set TEXT as its commitment, one Raw field, as the SN102 reference
+      does (`subtensor.set_commitment(wallet, netuid, data)`: `Raw{len}` of the UTF-8 bytes)
 
 Every call is a plain signed extrinsic through `Subtensor.submit_call` (the SDK's intents for
 registration and weights need pallets and storage that finney spec 365 lacks).
@@ -158,7 +161,23 @@ def set_weights(url):
     return out
 
 
+def sn102_commit(url, text):
+    s = bt.Subtensor(url)
+    call = calls.SubtensorModule.burned_register(netuid=NETUID, hotkey=M.ss58_address)
+    out = {"miner": M.ss58_address, "register": must("register", submit(s, call, ALICE))}
+    data = text.encode()
+    info = {"fields": [{f"Raw{len(data)}": "0x" + data.hex()}]}
+    out["set_commitment"] = must("set_commitment", submit(
+        s, calls.Commitments.set_commitment(netuid=NETUID, info=info), M))
+    return out
+
+
 if __name__ == "__main__":
     url, mode = sys.argv[1], sys.argv[2]
-    result = commit_reveal(url, int(sys.argv[3])) if mode == "commit-reveal" else set_weights(url)
+    if mode == "commit-reveal":
+        result = commit_reveal(url, int(sys.argv[3]))
+    elif mode == "sn102-commit":
+        result = sn102_commit(url, sys.argv[3])
+    else:
+        result = set_weights(url)
     print(json.dumps(result, default=str))
