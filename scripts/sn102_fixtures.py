@@ -468,6 +468,20 @@ def main():
         flipped={"file_offset": at, "xor": 1, "tensor": first},
     )
 
+    # key order: Python's `sorted` puts "experts.10" before "experts.2" and "layers.10" before
+    # "layers.2" (strings, not numbers); a hash over numerically sorted keys would differ
+    gen_order = torch.Generator().manual_seed(7)
+    sd_order = {}
+    for layer, expert in ((2, 2), (2, 10), (10, 2), (1, 11)):
+        sd_order[f"model.layers.{layer}.mlp.experts.{expert}.down_proj"] = (
+            torch.randn((2, 3), generator=gen_order) * 0.02
+        ).to(torch.float16)
+    h_order = save_st("key_order.safetensors", sd_order, "float16", purpose="string key order")
+    numeric = sorted(sd_order, key=lambda k: [int(x) if x.isdigit() else x for x in k.split(".")])
+    assert numeric != sorted(sd_order)
+    by_number = b"".join(k.encode() + sd_order[k].numpy().tobytes() for k in numeric)
+    assert h_order != hashlib.blake2b(by_number, digest_size=24).hexdigest()
+
     sd_foreign = dict(sd16, **{k: v.to(torch.float16) for k, v in extra[FOREIGN].items()})
     hfor = save_st("shard_fp16_foreign_expert.safetensors", sd_foreign, "float16", extra_expert=list(FOREIGN))
     sd_quirk = dict(sd16, **{k: v.to(torch.float16) for k, v in extra[LOCAL_ID_QUIRK].items()})

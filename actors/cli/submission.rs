@@ -50,7 +50,7 @@ pub enum SubmissionCmd {
         #[arg(long)]
         shard: PathBuf,
         /// The signed manifest (JSON, as `submission make` writes it; connito).
-        #[arg(long, required_if_eq("protocol", "connito"))]
+        #[arg(long)]
         manifest: Option<PathBuf>,
         /// connito: the global model it was trained from (adds the value and distance bounds).
         /// sn102: a Hugging Face config directory (`config.json`: the shapes).
@@ -68,6 +68,9 @@ pub enum SubmissionCmd {
         /// sn102: the group's `expert_assignment.json` (default: contiguous groups).
         #[arg(long)]
         assignment: Option<PathBuf>,
+        /// sn102: the group the round expects (default: the committed one).
+        #[arg(long)]
+        group: Option<u64>,
         /// The round's cycle, if known (otherwise the manifest's is not compared).
         #[arg(long)]
         cycle: Option<u64>,
@@ -93,7 +96,7 @@ pub enum SubmissionCmd {
         #[arg(long)]
         group: u16,
         /// connito: the cycle the shard is for.
-        #[arg(long, required_if_eq("protocol", "connito"))]
+        #[arg(long)]
         cycle: Option<u64>,
         /// sn102: the Hugging Face repo the file is uploaded to (at most 32 characters).
         #[arg(long, required_if_eq("protocol", "sn102"))]
@@ -166,6 +169,7 @@ pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
             commit2,
             hotkey,
             assignment,
+            group,
             version,
             config,
             json,
@@ -183,7 +187,7 @@ pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
                 commit1: commit1.expect("required by clap"),
                 commit2: commit2.expect("required by clap"),
                 hotkey: hotkey.expect("required by clap"),
-                group: None,
+                group,
                 version,
                 json,
             };
@@ -235,7 +239,7 @@ pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
             json,
             ..
         } => {
-            let manifest = manifest.expect("required by clap");
+            let manifest = manifest.context("--manifest is required with --protocol connito")?;
             let cfg = config.load()?;
             let global = model.as_deref().map(read_model).transpose()?;
             let exp = Expected {
@@ -268,7 +272,7 @@ pub fn run_submission(cmd: SubmissionCmd) -> anyhow::Result<i32> {
             config,
             ..
         } => {
-            let cycle = cycle.expect("required by clap");
+            let cycle = cycle.context("--cycle is required with --protocol connito")?;
             let key = match dev_key {
                 Some(name) => Hotkey::dev(&name),
                 None => wallet.load()?,

@@ -154,8 +154,66 @@ fn sn102_make_prints_commitments_that_verify_accepts_and_refuses_what_differs() 
         (2, Some("unexpected_key")),
         "{v}"
     );
+    // The round expects group 1: the commitment names 0.
+    let (code, v) = connito(&[
+        "submission",
+        "verify",
+        "--protocol",
+        "sn102",
+        "--shard",
+        p,
+        "--commit1",
+        commit1,
+        "--commit2",
+        commit2,
+        "--hotkey",
+        hotkey,
+        "--model",
+        MODEL,
+        "--assignment",
+        a,
+        "--group",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (2, Some("wrong_group")),
+        "{v}"
+    );
     // A commitment over 128 bytes.
     let long = format!(r#"{{"m":"{}"}}"#, "x".repeat(130));
     let (code, v) = verify(&long, commit2, hotkey, a);
     assert_eq!((code, v["verdict"].as_str()), (2, Some("malformed")), "{v}");
+}
+
+#[test]
+fn connito_profile_commands_without_their_required_flags_say_so() {
+    for args in [
+        &["submission", "verify", "--shard", "x.safetensors"][..],
+        &[
+            "submission",
+            "make",
+            "--shard",
+            "x",
+            "--group",
+            "0",
+            "--version",
+            "1",
+            "--dev-key",
+            "m",
+        ][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_connito"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.contains("is required with --protocol connito"),
+            "{args:?}: {err}"
+        );
+    }
 }

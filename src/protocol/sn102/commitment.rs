@@ -27,6 +27,8 @@ pub enum CommitmentError {
     TooLong(usize),
     #[error("repo id {0:?} is over {MAX_REPO_CHARS} characters")]
     RepoTooLong(String),
+    #[error("repo id {0:?} is not owner/name of ASCII letters, digits, '-', '_', '.'")]
+    BadRepo(String),
     #[error("commitment is not JSON: {0}")]
     NotJson(String),
     #[error("commitment is JSON but not an object")]
@@ -167,10 +169,21 @@ fn to_json(v: &impl Serialize) -> String {
     serde_json::to_string(v).expect("plain fields serialize")
 }
 
+/// A repo id of at most [`MAX_REPO_CHARS`] in Hugging Face's alphabet (`owner/name` of ASCII
+/// letters, digits, `-`, `_`, `.`), so the JSON is the same bytes as Python's `json.dumps`
+/// (which escapes non-ASCII) writes.
 fn check_repo(repo: &str) -> Result<(), CommitmentError> {
-    match repo.chars().count() > MAX_REPO_CHARS {
-        true => Err(CommitmentError::RepoTooLong(repo.to_string())),
-        false => Ok(()),
+    if repo.chars().count() > MAX_REPO_CHARS {
+        return Err(CommitmentError::RepoTooLong(repo.to_string()));
+    }
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if part(owner) && part(name) => Ok(()),
+        _ => Err(CommitmentError::BadRepo(repo.to_string())),
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! A [`Shard`] keeps each tensor's stored bytes, so its [`super::hash::ContentHash`] is the
 //! reference's; it converts to and from connito's state dict (Hugging Face names, separate gate
-//! and up) losslessly for f16 and bf16 values.
+//! and up) losslessly for every finite or infinite f16 and bf16 value (NaN payloads are not
+//! kept; a shard holding a NaN is refused anyway).
 
 use std::collections::BTreeMap;
 
@@ -117,8 +118,11 @@ pub fn parse_key(name: &str) -> Option<(usize, usize, ExpertTensor)> {
         "down_proj" => ExpertTensor::Down,
         _ => return None,
     };
+    // Decimal digits only, no leading zero (the reference's regex `layers\.(\d+)`; Rust's
+    // `parse` would take a `+`).
     let number = |s: &str| {
-        (!s.starts_with('0') || s == "0")
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits && (!s.starts_with('0') || s == "0"))
             .then(|| s.parse().ok())
             .flatten()
     };
@@ -211,7 +215,8 @@ impl Shard {
     ) -> Result<Self, ShardError> {
         let tensors: BTreeMap<String, RawTensor> = tensors.into_iter().collect();
         for (name, t) in &tensors {
-            if t.shape.iter().product::<usize>() * t.dtype.size() != t.data.len() {
+            let bytes = (t.shape.iter()).try_fold(t.dtype.size(), |n, d| n.checked_mul(*d));
+            if bytes != Some(t.data.len()) {
                 return Err(ShardError::Truncated(name.clone()));
             }
         }
@@ -302,7 +307,15 @@ impl Shard {
                 ExpertTensor::GateUp => {
                     let (rows, cols) = match t.shape[..] {
                         [r, c] if r % 2 == 0 => (r / 2, c),
-                        _ => return Err(ShardError::UnexpectedTensor(name.clone())),
+                        _ => {
+                            let (expected, actual) = (vec![0, 0], t.shape.clone());
+                            let name = name.clone();
+                            return Err(ShardError::Shape {
+                                name,
+                                expected,
+                                actual,
+                            });
+                        }
                     };
                     let (gate, up) = values.split_at(rows * cols);
                     for (part, data) in [("gate_proj", gate), ("up_proj", up)] {
@@ -327,7 +340,19 @@ impl Shard {
     ) -> Result<Self, ShardError> {
         let get = |layer, expert, part: &str| {
             let k = expert_key(layer, expert, part);
-            sd.get(&k).ok_or(ShardError::Missing(k))
+            let t = sd.get(&k).ok_or_else(|| ShardError::Missing(k.clone()))?;
+            let expected = match part {
+                "down_proj" => spec.shape(ExpertTensor::Down),
+                _ => vec![spec.moe_intermediate, spec.hidden],
+            };
+            match t.shape == expected {
+                true => Ok(t),
+                false => Err(ShardError::Shape {
+                    name: k,
+                    expected,
+                    actual: t.shape.clone(),
+                }),
+            }
         };
         let mut tensors = BTreeMap::new();
         for (layer, experts) in &spec.experts.layers {

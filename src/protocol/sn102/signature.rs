@@ -7,7 +7,16 @@
 //! `verify_message`.)
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+
+/// base64url that, as Python's decoder, ignores set bits past the last whole byte.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+);
 
 use super::hash::ContentHash;
 use crate::submission::keys::{Hotkey, verify};
@@ -43,7 +52,7 @@ pub fn verify_hash(
         .trim_end_matches('=')
         .replace('+', "-")
         .replace('/', "_");
-    let bytes = URL_SAFE_NO_PAD
+    let bytes = LENIENT
         .decode(bare)
         .map_err(|e| SignatureError::NotBase64Url(e.to_string()))?;
     let sig: [u8; 64] = (bytes.as_slice())

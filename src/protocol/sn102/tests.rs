@@ -311,6 +311,10 @@ fn shard_keys_name_layer_global_expert_and_tensor() {
         ("model.layers.1.mlp.experts.22.up_proj", None),
         ("model.layers.01.mlp.experts.2.down_proj", None),
         ("model.layers.1.mlp.shared_experts.down_proj", None),
+        ("model.layers.+1.mlp.experts.5.down_proj", None),
+        ("model.layers..mlp.experts.5.down_proj", None),
+        ("model.layers.1.mlp.experts.1_0.down_proj", None),
+        ("model.layers.1.mlp.experts.+0.down_proj", None),
     ];
     for (name, want) in cases {
         assert_eq!(parse_key(name), want, "{name}");
@@ -351,4 +355,59 @@ fn assignments_are_parsed_and_bad_ones_refused() {
     ));
     let c = GroupExperts::contiguous([1, 2], 1, 4);
     assert!(c.contains(2, 4) && c.contains(2, 7) && !c.contains(2, 3));
+}
+
+#[test]
+fn a_state_dict_with_other_shapes_is_refused_not_fused() {
+    let spec = spec();
+    let mut sd = state_dict(&spec);
+    // A transposed gate has the right element count but not the layout.
+    let k = crate::model::expert_key(1, 0, "gate_proj");
+    sd.get_mut(&k).unwrap().shape = vec![4, 2];
+    let e = Shard::from_state_dict(&sd, &spec, ShardDtype::F16).unwrap_err();
+    assert!(
+        matches!(e, ShardError::Shape { ref name, .. } if *name == k),
+        "{e}"
+    );
+    let mut sd = state_dict(&spec);
+    sd.remove(&crate::model::expert_key(2, 6, "up_proj"));
+    let e = Shard::from_state_dict(&sd, &spec, ShardDtype::F16).unwrap_err();
+    assert!(matches!(e, ShardError::Missing(_)), "{e}");
+}
+
+#[test]
+fn repo_ids_are_huggingface_ids_so_the_json_is_the_references_bytes() {
+    let hc = |repo: &str| {
+        Commit::MinerHash(HashCommit {
+            group: 0,
+            hash: hash(),
+            version: 1,
+            repo: repo.into(),
+            revision: "abc1234".into(),
+        })
+    };
+    assert!(hc("alice/sn102-g0.v_1").encode().is_ok());
+    for bad in ["alice", "a/b/c", "/b", "a/", "ālice/x", "a b/c", "a/\"x"] {
+        assert_eq!(
+            hc(bad).encode(),
+            Err(CommitmentError::BadRepo(bad.into())),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn set_bits_past_the_last_byte_are_ignored_as_python_does() {
+    use base64::Engine as _;
+    let alice = Hotkey::dev("alice");
+    let sig = sign_hash(&alice, &hash());
+    // 86 characters carry 516 bits for 512: the last character's low 4 bits are padding.
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = alphabet.find(sig.chars().last().unwrap()).unwrap();
+    let other = alphabet.as_bytes()[(last & !0xf) | (!last & 0xf)] as char;
+    let noisy = format!("{}{other}", &sig[..85]);
+    assert_ne!(noisy, sig);
+    let strict = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&noisy);
+    assert!(strict.is_err(), "the strict decoder refuses it");
+    verify_hash(&alice.public(), &hash(), &noisy).unwrap();
 }
