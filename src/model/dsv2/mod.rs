@@ -146,24 +146,14 @@ impl Routing {
     /// ...]}`. The original ids are the model's experts; the local ids (ranks) are unused, as
     /// in the reference, and layers beyond the model are skipped.
     pub fn from_assignment_json(cfg: &DsConfig, text: &str) -> Result<Self, GroupError> {
-        let raw: BTreeMap<String, Vec<(usize, usize)>> =
-            serde_json::from_str(text).map_err(|e| GroupError::Assignment(e.to_string()))?;
-        let mut layers = BTreeMap::new();
-        for (key, pairs) in raw {
-            let l: usize = key.parse().map_err(|_| {
-                GroupError::Assignment(format!("layer key {key:?} is not a number"))
-            })?;
-            if l < cfg.num_hidden_layers {
-                let mut ids: Vec<usize> = pairs.into_iter().map(|(_, original)| original).collect();
-                ids.sort_unstable();
-                if ids.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(GroupError::Assignment(format!(
-                        "layer {l} lists an expert twice"
-                    )));
-                }
-                layers.insert(l, ids);
-            }
-        }
+        // One parser of the file: the sn102 profile's.
+        let group =
+            crate::protocol::sn102::assignment::GroupExperts::parse(text, cfg.n_routed_experts)
+                .map_err(|e| GroupError::Assignment(e.to_string()))?;
+        let layers = (group.layers.into_iter())
+            .filter(|(l, _)| *l < cfg.num_hidden_layers)
+            .map(|(l, ids)| (l, ids.into_iter().collect()))
+            .collect();
         Self::group(cfg, &layers)
     }
 

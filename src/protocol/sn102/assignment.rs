@@ -12,15 +12,15 @@ use crate::model::dsv2::DsConfig;
 pub enum AssignmentError {
     #[error("expert assignment is not JSON of {{layer: [[local, global], ...]}}: {0}")]
     Format(String),
-    #[error("expert assignment layer key {0:?} is not a layer number")]
+    #[error("layer key {0:?} is not a number")]
     LayerKey(String),
-    #[error("layer {layer}: expert {expert} is not below n_routed_experts {n}")]
+    #[error("layer {layer}: expert {expert} does not exist (n_routed_experts is {n})")]
     ExpertOutOfRange {
         layer: usize,
         expert: usize,
         n: usize,
     },
-    #[error("layer {layer}: global expert {expert} is listed twice")]
+    #[error("layer {layer} lists expert {expert} twice")]
     Duplicate { layer: usize, expert: usize },
 }
 
