@@ -281,6 +281,32 @@ enum ModelCmd {
         #[arg(long)]
         json: bool,
     },
+    /// A group shard from one wire profile into the other: connito's canonical f32 shard into
+    /// the live subnet's `model_expgroup_{g}.safetensors` (`--to sn102`), or an sn102 file
+    /// (`.safetensors` or legacy `.pt`) into a connito shard (`--to connito`). Checks the shard
+    /// holds exactly the group's experts; prints the sn102 content hash.
+    Convert {
+        #[arg(long, value_enum)]
+        to: cli::submission_sn102::ConvertTo,
+        /// The shard to convert.
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        group: u64,
+        /// A Hugging Face config directory (`config.json`: the shapes; default: --config's model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The group's `expert_assignment.json` (default: contiguous groups).
+        #[arg(long)]
+        assignment: Option<PathBuf>,
+        /// dtype of an sn102 file written: f16 (the reference's default) or bf16.
+        #[arg(long, value_enum, default_value = "f16")]
+        dtype: DtypeArg,
+        #[command(flatten)]
+        config: cli::submission::ConfigArg,
+    },
     /// A model file of the current model (FILE): parameters per part and group, hash. Or a
     /// DeepSeek-V2 model (`--preset` or `--model DIR`): parameters and memory of the full model
     /// and of one expert group's partial model (`--group` of `--groups`, or `--assignment`).
@@ -309,6 +335,13 @@ enum ConsensusCmd {
     /// One Yuma Consensus epoch: reads the epoch's input as JSON on stdin, prints the output
     /// as JSON (see README, "What if: connito consensus yuma").
     Yuma,
+}
+
+/// dtype of an sn102 shard file.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DtypeArg {
+    F16,
+    Bf16,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -699,6 +732,36 @@ fn model_cmd(cmd: &ModelCmd) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        ModelCmd::Convert {
+            to,
+            input,
+            out,
+            group,
+            model,
+            assignment,
+            dtype,
+            config,
+        } => {
+            let cfg = config.load()?;
+            let src = cli::submission_sn102::Sources {
+                model: model.as_deref(),
+                assignment: assignment.as_deref(),
+                default_arch: &cfg.model.arch,
+                n_groups: cfg.model.n_groups,
+            };
+            let dtype = match dtype {
+                DtypeArg::F16 => connito::protocol::sn102::shard::ShardDtype::F16,
+                DtypeArg::Bf16 => connito::protocol::sn102::shard::ShardDtype::BF16,
+            };
+            let a = cli::submission_sn102::ConvertArgs {
+                to: *to,
+                input: input.clone(),
+                out: out.clone(),
+                group: *group,
+                dtype,
+            };
+            cli::submission_sn102::convert(&a, &src)
         }
         ModelCmd::Inspect {
             file,

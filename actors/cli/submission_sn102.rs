@@ -8,9 +8,11 @@ use connito::model::dsv2::DsConfig;
 use connito::protocol::sn102::assignment::GroupExperts;
 use connito::protocol::sn102::commitment::{Commit, HashCommit};
 use connito::protocol::sn102::hash::ContentHash;
-use connito::protocol::sn102::shard::{ShardSpec, file_name};
+use connito::protocol::sn102::shard::{Shard, ShardDtype, ShardSpec, file_name};
 use connito::protocol::sn102::signature::sign_hash;
-use connito::protocol::sn102::verify::{Expected, ShardFile, Submission, decode, verify};
+use connito::protocol::sn102::verify::{
+    Expected, ShardFile, Submission, decode, shard_refusal, verify,
+};
 use connito::submission::keys::ss58_decode;
 use connito::submission::{Hotkey, Verdict, ss58};
 use serde_json::json;
@@ -171,4 +173,55 @@ pub fn check(a: &VerifyArgs, src: &Sources<'_>) -> anyhow::Result<i32> {
         println!("{}: {reason}", verdict.label());
     }
     Ok(if verdict == Verdict::Accepted { 0 } else { 2 })
+}
+
+/// Which way `connito model convert` goes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvertTo {
+    /// A connito shard (canonical f32 safetensors) into an sn102 file.
+    Sn102,
+    /// An sn102 file (`.safetensors` or legacy `.pt`) into a connito shard.
+    Connito,
+}
+
+/// What `convert` is given.
+pub struct ConvertArgs {
+    pub to: ConvertTo,
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub group: u64,
+    pub dtype: ShardDtype,
+}
+
+/// Writes `a.input` in the other profile's format at `a.out`; prints the sn102 content hash.
+pub fn convert(a: &ConvertArgs, src: &Sources<'_>) -> anyhow::Result<()> {
+    let spec = src.spec(a.group)?;
+    let bytes = read(&a.input)?;
+    let refused = |r: connito::protocol::sn102::verify::Refused| {
+        anyhow::anyhow!("{}: {}: {}", a.input.display(), r.verdict.label(), r.reason)
+    };
+    let (shard, out) = match a.to {
+        ConvertTo::Sn102 => {
+            let sd = connito::tensors::decode_safetensors(&bytes)
+                .with_context(|| format!("{} is not a connito shard", a.input.display()))?;
+            let shard = Shard::from_state_dict(&sd, &spec, a.dtype)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
+            let out = shard.to_safetensors();
+            (shard, out)
+        }
+        ConvertTo::Connito => {
+            let shard = decode(shard_file(&a.input, &bytes), MAX_FILE_BYTES).map_err(refused)?;
+            shard.check(&spec).map_err(|e| refused(shard_refusal(e)))?;
+            let sd = shard.to_state_dict().map_err(|e| anyhow::anyhow!("{e}"))?;
+            (shard, connito::tensors::encode_safetensors(&sd))
+        }
+    };
+    std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "{}: {} tensors, sn102 content hash {}",
+        a.out.display(),
+        shard.len(),
+        ContentHash::of(&shard)
+    );
+    Ok(())
 }

@@ -217,3 +217,72 @@ fn connito_profile_commands_without_their_required_flags_say_so() {
         );
     }
 }
+
+#[test]
+fn model_convert_takes_the_references_shard_to_connito_and_back_to_the_same_hash() {
+    let fx = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sn102");
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, back) = (
+        dir.path().join("ours.safetensors"),
+        dir.path().join("back.safetensors"),
+    );
+    let assignment = format!("{fx}/expert_assignment_g0.json");
+    let run = |to: &str, input: &str, out: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_connito"))
+            .args([
+                "model",
+                "convert",
+                "--to",
+                to,
+                "--in",
+                input,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(["--group", "0", "--model", fx, "--assignment", &assignment])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for (file, dtype) in [("shard_fp16.safetensors", "f16"), ("shard_fp16.pt", "f16")] {
+        let printed = run("connito", &format!("{fx}/{file}"), &ours);
+        assert!(
+            printed.contains("90a518830dd20ef3279c306e5adbbb4b861cbcd40e8c4c7a"),
+            "{printed}"
+        );
+        // connito's shard is canonical f32 of the same values.
+        let sd = connito::tensors::decode_canonical(&std::fs::read(&ours).unwrap()).unwrap();
+        assert_eq!(sd.len(), 15, "5 experts × gate, up, down");
+        let printed = run("sn102", ours.to_str().unwrap(), &back);
+        assert!(
+            printed.contains("90a518830dd20ef3279c306e5adbbb4b861cbcd40e8c4c7a"),
+            "{dtype}: {printed}"
+        );
+        let shard = Shard::from_safetensors(&std::fs::read(&back).unwrap()).unwrap();
+        assert_eq!(
+            connito::protocol::sn102::hash::ContentHash::of(&shard).to_hex(),
+            "90a518830dd20ef3279c306e5adbbb4b861cbcd40e8c4c7a"
+        );
+    }
+    // A foreign expert is refused with its verdict.
+    let out = Command::new(env!("CARGO_BIN_EXE_connito"))
+        .args(["model", "convert", "--to", "connito", "--in"])
+        .arg(format!("{fx}/shard_fp16_foreign_expert.safetensors"))
+        .args([
+            "--out",
+            ours.to_str().unwrap(),
+            "--model",
+            fx,
+            "--assignment",
+            &assignment,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected_key"));
+}
