@@ -8,7 +8,7 @@ use zip::{CompressionMethod, ZipWriter};
 
 use super::*;
 
-// Made with torch 2.15.0 (`/tmp/venv/bin/python`), in `src/protocol/sn102/testdata/`:
+// Made with torch 2.15.0 (`/tmp/venv/bin/python`), in `src/protocol/sn102/pt/testdata/`:
 //
 //   sd = {'a.weight': torch.arange(6, dtype=torch.float16).reshape(2, 3),
 //         'b': torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
