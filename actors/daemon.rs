@@ -230,6 +230,8 @@ pub struct DaemonSpec {
     /// Base URL others reach the server at (default `http://<bound address>`).
     pub advertise: Option<String>,
     pub poll: Duration,
+    /// The wire profile it speaks.
+    pub wire: Arc<dyn connito::protocol::Wire>,
 }
 
 /// A started daemon.
@@ -270,6 +272,7 @@ pub async fn start(spec: DaemonSpec) -> anyhow::Result<Running> {
         public_url: spec.advertise.unwrap_or_else(|| format!("http://{addr}")),
         poll: spec.poll,
         ticks: Arc::new(OutputPort::default()),
+        wire: spec.wire,
     };
     let sup = match spec.kind {
         Kind::Validator => {

@@ -12,6 +12,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, LocalnetConfig};
+use crate::protocol::ProtocolKind;
+use crate::protocol::wire::Sn102Settings;
 
 /// The daemon's own settings (`[node]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +37,74 @@ pub struct NodeConfig {
     pub poll_ms: u64,
     /// The expert group a miner trains.
     pub group: u16,
+    /// The wire profile, `"sn102"` or `"connito"`; default: `sn102` on finney and test for
+    /// netuid 102, `connito` elsewhere ([`ProtocolKind::default_for`]).
+    pub protocol: Option<ProtocolKind>,
+}
+
+/// The sn102 profile's settings (`[sn102]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sn102Config {
+    /// The Hugging Face Hub's base URL, or `file://DIR`: a folder in the Hub's layout
+    /// (`DIR/{repo}/resolve/{revision}/{file}`) that miners write and validators read.
+    pub hub: String,
+    /// This node's repo id (`owner/name`, at most 32 characters); default
+    /// `{first 8 characters of the hotkey's SS58}/co`.
+    pub repo: Option<String>,
+    /// SS58 hotkeys whose commitments count as validators' while their weights are fresh
+    /// (until the owner service's whitelist: issue "Join the live subnet").
+    pub whitelist: Vec<String>,
+    /// How many cycles back a validator's model may be for a miner to start from.
+    pub version_range_cycles: u64,
+}
+
+impl Default for Sn102Config {
+    fn default() -> Self {
+        Self {
+            hub: "https://huggingface.co".into(),
+            repo: None,
+            whitelist: vec![],
+            version_range_cycles: 3,
+        }
+    }
+}
+
+impl Sn102Config {
+    /// The profile's settings for `hotkey`.
+    pub fn settings(&self, hotkey: &[u8; 32]) -> Result<Sn102Settings, ConfigError> {
+        let mut whitelist = std::collections::BTreeSet::new();
+        for s in &self.whitelist {
+            let (k, _) = crate::submission::keys::ss58_decode(s).map_err(|e| {
+                ConfigError::Invalid(format!("sn102.whitelist: {s:?} is not an SS58 hotkey: {e}"))
+            })?;
+            whitelist.insert(k);
+        }
+        let repo = match &self.repo {
+            Some(r) => r.clone(),
+            None => format!(
+                "{}/co",
+                &crate::submission::ss58(hotkey, crate::submission::SUBSTRATE_SS58_PREFIX)[..8]
+            ),
+        };
+        crate::protocol::sn102::commitment::check_repo(&repo)
+            .map_err(|e| ConfigError::Invalid(format!("sn102.repo: {e}")))?;
+        let hub = self.hub.trim_end_matches('/').to_string();
+        if !["http://", "https://", "file://"]
+            .iter()
+            .any(|p| hub.starts_with(p))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "sn102.hub {hub:?}: expected an http(s):// URL or file://DIR"
+            )));
+        }
+        Ok(Sn102Settings {
+            hub,
+            repo,
+            whitelist,
+            version_range_cycles: self.version_range_cycles,
+        })
+    }
 }
 
 impl Default for NodeConfig {
@@ -49,6 +119,7 @@ impl Default for NodeConfig {
             advertise_url: None,
             poll_ms: 100,
             group: 0,
+            protocol: None,
         }
     }
 }
@@ -56,6 +127,7 @@ impl Default for NodeConfig {
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub node: NodeConfig,
+    pub sn102: Sn102Config,
     /// The protocol: phases, model, training, Proof-of-Loss, rewards, merge, domains, seed.
     pub protocol: LocalnetConfig,
 }
@@ -127,6 +199,10 @@ impl DaemonConfig {
             Some(v) => v.try_into::<NodeConfig>()?,
             None => NodeConfig::default(),
         };
+        let sn102 = match doc.remove("sn102") {
+            Some(v) => v.try_into::<Sn102Config>()?,
+            None => Sn102Config::default(),
+        };
         if node.poll_ms == 0 {
             return Err(ConfigError::Invalid(
                 "node.poll_ms must be at least 1".into(),
@@ -134,7 +210,19 @@ impl DaemonConfig {
         }
         let protocol =
             LocalnetConfig::from_toml_at(&toml::to_string(&doc).expect("a table"), base)?;
-        Ok(Self { node, protocol })
+        Ok(Self {
+            node,
+            sn102,
+            protocol,
+        })
+    }
+
+    /// The profile this node speaks: the configured one, else the default for the network it
+    /// connects to (`network`: the named network, `None` for a node given by URL).
+    pub fn protocol_kind(&self, network: Option<&str>) -> ProtocolKind {
+        self.node
+            .protocol
+            .unwrap_or_else(|| ProtocolKind::default_for(network, self.node.netuid))
     }
 
     /// Reads `path` (or defaults when `None`) and applies `overrides`.
@@ -205,6 +293,8 @@ mod tests {
             ("not toml = = 1", vec![]),
             ("[rewards]\nwindow = 0", vec![]),
             ("", vec![set("rewards.top_share", "1.5")]),
+            ("", vec![set("node.protocol", "bittensor")]),
+            ("[sn102]\nnope = 1", vec![]),
         ];
         for (text, sets) in bad {
             assert!(
@@ -214,6 +304,57 @@ mod tests {
         }
         assert!(parse_set("phases.train").is_err());
         assert_eq!(parse_set("a.b=c=d").unwrap(), set("a.b", "c=d"));
+    }
+
+    #[test]
+    fn protocol_is_the_configured_one_else_the_networks_default() {
+        let parse = |sets: &[(String, String)]| {
+            DaemonConfig::parse("", Path::new("."), sets).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let c = parse(&[set("node.netuid", "102")]);
+        assert_eq!(c.protocol_kind(Some("finney")), ProtocolKind::Sn102);
+        assert_eq!(c.protocol_kind(None), ProtocolKind::Connito);
+        let c = parse(&[set("node.netuid", "102"), set("node.protocol", "connito")]);
+        assert_eq!(c.protocol_kind(Some("finney")), ProtocolKind::Connito);
+        let c = parse(&[set("node.protocol", "sn102")]);
+        assert_eq!(c.protocol_kind(None), ProtocolKind::Sn102);
+    }
+
+    #[test]
+    fn sn102_settings_are_checked() {
+        let key = [7u8; 32];
+        let s = Sn102Config::default().settings(&key).unwrap();
+        assert_eq!(
+            s.repo,
+            format!("{}/co", &crate::submission::ss58(&key, 42)[..8])
+        );
+        assert_eq!(s.hub, "https://huggingface.co");
+        let alice = crate::submission::Hotkey::dev("Alice").public();
+        let ok = Sn102Config {
+            whitelist: vec![crate::submission::ss58(&alice, 42)],
+            hub: "file:///tmp/hub/".into(),
+            ..Default::default()
+        };
+        let s = ok.settings(&key).unwrap();
+        assert!(s.whitelist.contains(&alice));
+        assert_eq!(s.hub, "file:///tmp/hub");
+        let bad = [
+            Sn102Config {
+                whitelist: vec!["5Fnot-a-key".into()],
+                ..Default::default()
+            },
+            Sn102Config {
+                repo: Some("a/".repeat(20)),
+                ..Default::default()
+            },
+            Sn102Config {
+                hub: "ftp://x".into(),
+                ..Default::default()
+            },
+        ];
+        for b in bad {
+            assert!(b.settings(&key).is_err(), "{b:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use connito::chain::subxt::SubxtClient;
 use connito::config::Role;
 use connito::daemon_config::{DaemonConfig, NodeConfig, env_overrides, parse_set};
 use connito::phase::PhaseClock;
+use connito::protocol::ProtocolKind;
 use connito::store::Store;
 use connito::submission::Hotkey;
 
@@ -65,6 +66,15 @@ pub struct NodeArgs {
     /// Compute backend (default: the config's).
     #[arg(long, value_enum, env = "CONNITO_BACKEND")]
     pub backend: Option<crate::BackendArg>,
+    /// Wire profile, sn102 or connito (default: node.protocol, else sn102 on finney and test
+    /// for netuid 102, connito elsewhere).
+    #[arg(long, env = "CONNITO_PROTOCOL", value_parser = parse_protocol)]
+    pub protocol: Option<ProtocolKind>,
+}
+
+fn parse_protocol(s: &str) -> Result<ProtocolKind, String> {
+    s.parse()
+        .map_err(|e: connito::protocol::profile::UnknownProtocol| e.to_string())
 }
 
 /// Holds the data directory's and the hotkey's lock files for the life of the process.
@@ -114,6 +124,9 @@ fn load_config(args: &NodeArgs) -> anyhow::Result<DaemonConfig> {
     if let Some(p) = args.http_port {
         cfg.node.http_port = p;
     }
+    if let Some(p) = args.protocol {
+        cfg.node.protocol = Some(p);
+    }
     Ok(cfg)
 }
 
@@ -143,6 +156,18 @@ async fn check_registered(chain: &SubxtClient, key: &Hotkey, netuid: u16) -> any
             }
             Err(e) => return Err(e).context("reading the metagraph"),
         }
+    }
+}
+
+/// The named network the node connects to (`None` for a node given by URL).
+fn network_name<'a>(args: &'a NodeArgs, node: &'a NodeConfig) -> Option<&'a str> {
+    match (&args.net.network, &args.net.chain_endpoint) {
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => node
+            .network
+            .as_deref()
+            .filter(|_| node.chain_endpoint.is_none()),
     }
 }
 
@@ -203,15 +228,20 @@ pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::
     let url = node_url(&args, &cfg.node)?;
     check_advertised(role, &url, &cfg.node)?;
     let netuid = args.net.netuid.unwrap_or(cfg.node.netuid);
+    cfg.node.netuid = netuid;
     let hotkey_file = args.wallet.hotkey_file()?;
     let hotkey = args.wallet.load()?;
+    let profile = cfg.protocol_kind(network_name(&args, &cfg.node));
+    let wire: Arc<dyn connito::protocol::Wire> =
+        connito::protocol::wire::wire(profile, &cfg.sn102.settings(&hotkey.public())?).into();
     let dir = data_dir(role, &args, &cfg.node);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _locks = take_locks(&dir, &hotkey_file)?;
     let store = Store::open(&dir.join("state")).context("opening the state database")?;
     eprintln!(
-        "connito {}: hotkey {} on netuid {netuid} at {}; data dir {}",
+        "connito {} ({} profile): hotkey {} on netuid {netuid} at {}; data dir {}",
         role.name(),
+        profile.name(),
         hotkey.address(),
         redact(&url),
         dir.display()
@@ -241,6 +271,7 @@ pub async fn run(role: NodeRole, args: NodeArgs, group: Option<u16>) -> anyhow::
         bind: format!("{}:{}", cfg.node.http_bind, cfg.node.http_port),
         advertise: cfg.node.advertise_url.clone(),
         poll: Duration::from_millis(cfg.node.poll_ms),
+        wire,
     })
     .await?;
     eprintln!(

@@ -235,6 +235,9 @@ impl Localnet {
                 bind: format!("127.0.0.1:{}", port_of(i as u16)),
                 advertise: None,
                 poll: crate::daemon::poll_for_block_time(cfg.block_time_ms),
+                // localnet's adversaries speak connito's profile (issue "Join the live subnet"
+                // brings a localnet of the sn102 profile).
+                wire: Arc::new(connito::protocol::connito::Connito),
             })
             .await?;
             eprintln!(

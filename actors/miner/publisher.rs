@@ -11,8 +11,10 @@
 
 use connito::chain::ErrorKind;
 use connito::phase::{Phase, PhaseClock};
+use connito::protocol::wire::{Binding, Publication};
 use connito::store::Store;
-use connito::submission::{Commitment, Manifest, SignedManifest};
+use connito::store::records::ServedFile;
+use connito::submission::{Commitment, SignedManifest};
 use connito::tensors::{Hash32, blake2b_256};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -102,7 +104,8 @@ async fn hash_step(
     Ok(())
 }
 
-/// MinerCommit2: where the shard is served, unless its strategy takes the step itself.
+/// MinerCommit2: where the shard is served (written first into a local hub folder, where the
+/// profile has one), unless its strategy takes the step itself.
 async fn location_step(
     st: &mut PublisherArgs,
     rec: &mut TrainRecord,
@@ -113,21 +116,44 @@ async fn location_step(
         return Ok(());
     }
     let hash = rec.committed.ok_or("hash committed but not recorded")?;
-    let url = match publish::location(st, cycle).await? {
-        Some(url) => url,
-        None => shard_url(&st.ctx, cycle),
+    let bytes = match (publish::location(st, cycle).await?, &rec.commit2) {
+        (None, Some(c2)) => c2.clone(),
+        // An adversary's location, or a record of an older build: connito's commitment.
+        (url, _) => Commitment::Location {
+            group: st.group,
+            hash,
+            version: rec.global_version,
+            url: url.unwrap_or_else(|| shard_url(&st.ctx, cycle)),
+        }
+        .to_bytes()?,
     };
-    let c = Commitment::Location {
-        group: st.group,
-        hash,
-        version: rec.global_version,
-        url,
-    };
-    rec.location_committed = commit(&st.ctx, c, "location").await;
+    if let Some(served) = &rec.served {
+        upload(&st.ctx, served)?;
+    }
+    rec.location_committed = commit_bytes(&st.ctx, Ok(bytes), "location").await;
     Ok(())
 }
 
-/// Signs this miner's manifest of `shard` and commits its binding hash.
+/// Writes a served file into the profile's local hub folder, if it has one.
+fn upload(ctx: &Ctx, served: &ServedFile) -> Result<(), ActorProcessingErr> {
+    let Some(path) = ctx.wire.upload_path(&served.path) else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path.parent().ok_or("a served path has a folder")?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, ctx.store.blob_bytes(&served.blob)?)?;
+    std::fs::rename(&tmp, &path)?;
+    tracing::info!(daemon = %ctx.daemon, path = %path.display(), "uploaded the shard");
+    Ok(())
+}
+
+/// Makes this miner's submission of `shard` (a blob of connito's group tensors) in the wire
+/// profile's formats, commits its first commitment, and keeps the second and the file to
+/// serve.
 pub(super) async fn commit_own(
     ctx: &Ctx,
     group: u16,
@@ -135,26 +161,67 @@ pub(super) async fn commit_own(
     cycle: u64,
     shard: Hash32,
 ) {
-    let manifest = Manifest {
+    let (c1, c2, served, proof) = match prepare(ctx, group, rec.global_version, cycle, &shard) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(daemon = %ctx.daemon, cycle, "preparing the submission: {e}");
+            return;
+        }
+    };
+    if commit_bytes(ctx, Ok(c1.clone()), "hash").await {
+        rec.shard = Some(shard);
+        // connito's proof is its signed manifest (served at `/s/{cycle}/manifest`), whose
+        // binding hash is what it committed; sn102's is on chain.
+        rec.signed = serde_json::from_str::<SignedManifest>(&proof).ok();
+        rec.committed = Some(match &rec.signed {
+            Some(s) => s.manifest.binding_hash(),
+            None => blake2b_256(&c1),
+        });
+        rec.commit2 = Some(c2);
+        rec.served = served;
+        rec.hash_committed = true;
+    }
+}
+
+type Prepared = (Vec<u8>, Vec<u8>, Option<ServedFile>, String);
+
+/// The two commitments, the file to serve (where the profile serves one under its own path)
+/// and the proof.
+fn prepare(
+    ctx: &Ctx,
+    group: u16,
+    version: u64,
+    cycle: u64,
+    shard: &Hash32,
+) -> Result<Prepared, ActorProcessingErr> {
+    let (wire, layout) = (&ctx.wire, ctx.layout(group));
+    let sd = ctx.store.get_state_dict(shard)?;
+    let file = wire.encode_shard(&sd, &layout)?;
+    let content = wire.content_hash(&file, &layout)?;
+    let binding = Binding {
         hotkey: ctx.hotkey.public(),
         group,
         cycle,
-        global_version: rec.global_version,
-        content_hash: shard,
+        version,
+        content,
     };
-    let signed = SignedManifest::sign(manifest, &ctx.hotkey);
-    let hash = signed.manifest.binding_hash();
-    let c = Commitment::Hash {
-        group,
-        hash,
-        version: rec.global_version,
+    let proof = wire.sign(&ctx.hotkey, &binding);
+    let location = wire.location(&ctx.public_url, cycle, &binding.content);
+    let served = match location.served_dir() {
+        Some(dir) => Some(ServedFile {
+            path: format!("{dir}/{}", wire.shard_file(group)),
+            blob: ctx.store.put_blob_bytes(&file)?,
+        }),
+        None => None,
     };
-    if commit(ctx, c, "hash").await {
-        rec.shard = Some(shard);
-        rec.signed = Some(signed);
-        rec.committed = Some(hash);
-        rec.hash_committed = true;
-    }
+    let p = Publication {
+        binding,
+        proof: proof.clone(),
+        location,
+    };
+    let c1 = wire.miner_commitment(Phase::MinerCommit1, &p)?;
+    let c2 = wire.miner_commitment(Phase::MinerCommit2, &p)?;
+    Ok((c1, c2, served, proof))
 }
 
 pub(super) fn shard_url(ctx: &Ctx, cycle: u64) -> String {
@@ -175,17 +242,26 @@ pub(super) async fn commitment_of(
         .and_then(|r| Commitment::from_bytes(&r.data).ok()))
 }
 
+/// Sets a connito commitment (localnet's adversaries).
+pub(super) async fn commit(ctx: &Ctx, c: Commitment, step: &'static str) -> bool {
+    commit_bytes(ctx, c.to_bytes().map_err(|e| e.to_string()), step).await
+}
+
 /// Sets a commitment; `true` once the matter is settled (it landed, or the chain refused it for
 /// good), `false` when it should be tried again next block (the chain was unreachable or the
 /// answer was lost).
-pub(super) async fn commit(ctx: &Ctx, c: Commitment, step: &'static str) -> bool {
-    let res = match c.to_bytes() {
+pub(super) async fn commit_bytes(
+    ctx: &Ctx,
+    bytes: Result<Vec<u8>, String>,
+    step: &'static str,
+) -> bool {
+    let res = match bytes {
         Ok(bytes) => ctx
             .chain
             .set_commitment(&ctx.hotkey, ctx.netuid, bytes)
             .await
             .map_err(|e| (e.kind() == ErrorKind::Final, e.to_string())),
-        Err(e) => Err((true, e.to_string())),
+        Err(e) => Err((true, e)),
     };
     let (status, settled) = match &res {
         Ok(_) => ("ok", true),
@@ -208,6 +284,9 @@ pub(super) async fn commit(ctx: &Ctx, c: Commitment, step: &'static str) -> bool
 /// only once the hash is committed and MinerCommit1 has closed (by the newest finalized block
 /// this miner saw); before that, 404, so no one can take the shard and commit it as theirs.
 pub fn route(store: &Store, clock: &PhaseClock, path: &str) -> Option<Response> {
+    if let Some(r) = served_route(store, clock, path) {
+        return Some(r);
+    }
     let rest = path.strip_prefix("/s/")?;
     let (cycle, what) = rest.split_once('/')?;
     let cycle: u64 = cycle.parse().ok()?;
@@ -228,4 +307,20 @@ pub fn route(store: &Store, clock: &PhaseClock, path: &str) -> Option<Response> 
         }
         _ => None,
     }
+}
+
+/// A file the profile serves under its own path (sn102's Hub layout), on the same terms.
+fn served_route(store: &Store, clock: &PhaseClock, path: &str) -> Option<Response> {
+    let path = path.strip_prefix('/')?;
+    let seen: u64 = store.get(&CHAIN, &LAST_SEEN).ok()??;
+    let records: Vec<(u64, TrainRecord)> = store.scan(&TRAINER, &[]).ok()?;
+    let (cycle, rec) = records
+        .into_iter()
+        .rev()
+        .find(|(_, r)| r.served.as_ref().is_some_and(|s| s.path == path))?;
+    if !clock.shard_servable(cycle, seen, rec.hash_committed) {
+        return None;
+    }
+    let bytes = store.blob_bytes(&rec.served?.blob).ok()?;
+    Some(Response::ok("application/octet-stream", bytes))
 }

@@ -1,15 +1,18 @@
-//! ChainSync: owns the chain connection. Polls for new finalized blocks, records the commitments
-//! made in this cycle's miner commit windows (read only while a window is open, and once after
-//! it closes), sets the chain gauges, and ticks every actor of its daemon with the block every
+//! ChainSync: owns the chain connection. Polls for new finalized blocks, records the miners'
+//! commitments at the blocks the wire profile reads them at (connito: while this cycle's miner
+//! commit windows are open; sn102: at the block after each window, miners by the role gate),
+//! sets the chain gauges, and ticks every actor of its daemon with the block every
 //! read of that tick is pinned to. A chain outage is logged and retried; it never fails the
 //! actor.
 
-use connito::phase::Phase;
-use connito::submission::Commitment;
+use std::collections::{BTreeMap, BTreeSet};
+
+use connito::chain::BlockInfo;
+use connito::protocol::profile::{CommitterRole, committer_role};
+use connito::protocol::wire::CommitRead;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::node::context::{Ctx, Tick};
-use connito::store::records::CommitObs;
 use connito::store::tables::{CHAIN, COMMITMENTS, LAST_SEEN};
 
 pub struct ChainSync;
@@ -87,22 +90,14 @@ impl Actor for ChainSync {
                 if pos.into_phase == 0 || st.last_block == 0 {
                     tracing::info!(daemon = %ctx.daemon, block = head.number, cycle = pos.cycle, phase = pos.phase.name(), "phase");
                 }
-                let windows = match st.args.read_commitments {
-                    true => windows_since(ctx, st.last_block, head.number),
-                    false => Default::default(),
-                };
-                if !windows.is_empty() {
-                    // One read at this block serves every window it covers.
-                    let records = match ctx.chain.commitments(ctx.netuid, &head).await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            // Not read: this block is polled again (nothing ticks without it).
-                            tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");
-                            return Ok(());
-                        }
-                    };
-                    for cycle in windows {
-                        record_commitments(ctx, cycle, &records)?;
+                if st.args.read_commitments {
+                    let reads = ctx
+                        .wire
+                        .commit_reads(&ctx.clock, st.last_block, head.number);
+                    if let Err(e) = read_commitments(ctx, &head, &reads).await {
+                        // Not read: this block is polled again (nothing ticks without it).
+                        tracing::warn!(daemon = %ctx.daemon, "reading commitments: {e}");
+                        return Ok(());
                     }
                 }
                 st.last_block = head.number;
@@ -115,65 +110,61 @@ impl Actor for ChainSync {
     }
 }
 
-/// The cycles whose miner commit windows hold a block after `last` up to `head` (at most one
-/// cycle back): only then can commitments that matter have changed, so only then are they read.
-fn windows_since(ctx: &Ctx, last: u64, head: u64) -> std::collections::BTreeSet<u64> {
-    let from = (last + 1).max(head.saturating_sub(ctx.clock.cycle_len()));
-    (from..=head)
-        .map(|b| ctx.clock.position(b))
-        .filter(|p| matches!(p.phase, Phase::MinerCommit1 | Phase::MinerCommit2))
-        .map(|p| p.cycle)
-        .collect()
-}
-
-/// Records miner commitments of `cycle`: a hash set during MinerCommit1, a location set during
-/// MinerCommit2 (whose hash must be the one committed first), from the records read at a block.
-fn record_commitments(
+/// The commitments of every read due, one chain read per block (the profile says at which
+/// blocks and what each record adds to the round's observations).
+async fn read_commitments(
     ctx: &Ctx,
-    cycle: u64,
-    records: &[connito::chain::CommitmentRecord],
+    head: &BlockInfo,
+    reads: &[CommitRead],
 ) -> Result<(), ActorProcessingErr> {
-    let clock = &ctx.clock;
-    let c1 =
-        clock.phase_start(cycle, Phase::MinerCommit1)..clock.phase_end(cycle, Phase::MinerCommit1);
-    let c2 =
-        clock.phase_start(cycle, Phase::MinerCommit2)..clock.phase_end(cycle, Phase::MinerCommit2);
-    for r in records {
-        let Ok(c) = Commitment::from_bytes(&r.data) else {
-            continue;
+    let mut at_block: BTreeMap<u64, Vec<&CommitRead>> = BTreeMap::new();
+    for r in reads {
+        at_block.entry(r.at).or_default().push(r);
+    }
+    for (number, reads) in at_block {
+        let at = match number == head.number {
+            true => *head,
+            false => BlockInfo {
+                number,
+                hash: ctx.chain.block_hash(number).await?,
+            },
         };
-        if c.group() == crate::node::context::GLOBAL_GROUP {
-            continue;
-        }
-        let k = (cycle, r.uid);
-        let prev = ctx.store.get(&COMMITMENTS, &k)?;
-        let next = match (prev, c.url()) {
-            (None, None) if c1.contains(&r.block) => Some(CommitObs {
-                uid: r.uid,
-                hotkey: r.hotkey,
-                group: c.group(),
-                hash: *c.hash(),
-                version: c.version(),
-                hash_block: r.block,
-                url: None,
-                url_block: None,
-            }),
-            (Some(mut o), Some(url))
-                if c2.contains(&r.block) && o.url.is_none() && o.hotkey == r.hotkey =>
+        let records = ctx.chain.commitments(ctx.netuid, &at).await?;
+        let miners = miner_hotkeys(ctx, &at).await?;
+        for read in reads {
+            for r in records
+                .iter()
+                .filter(|r| miners.as_ref().is_none_or(|m| m.contains(&r.hotkey)))
             {
-                if *c.hash() == o.hash {
-                    o.url = Some(url.to_string());
-                    o.url_block = Some(r.block);
-                    Some(o)
-                } else {
-                    None // a location for a hash it never committed first: ignored
+                let k = (read.cycle, r.uid);
+                let prev = ctx.store.get(&COMMITMENTS, &k)?;
+                if let Some(n) = ctx.wire.observe(&ctx.clock, read, prev.as_ref(), r) {
+                    ctx.store.put(&COMMITMENTS, &k, &n)?;
                 }
             }
-            _ => None,
-        };
-        if let Some(n) = next {
-            ctx.store.put(&COMMITMENTS, &k, &n)?;
         }
     }
     Ok(())
+}
+
+/// The hotkeys whose commitments are miners' at `at` by the profile's role gate (whitelist and
+/// weight age); `None` when the profile has none.
+async fn miner_hotkeys(
+    ctx: &Ctx,
+    at: &BlockInfo,
+) -> Result<Option<BTreeSet<[u8; 32]>>, ActorProcessingErr> {
+    let Some(whitelist) = ctx.wire.validator_whitelist() else {
+        return Ok(None);
+    };
+    let max_age = ctx.clock.cycle_len();
+    let mg = ctx.chain.metagraph(ctx.netuid, at).await?;
+    Ok(Some(
+        mg.iter()
+            .filter(|n| {
+                committer_role(&n.hotkey, whitelist, n.last_update, at.number, max_age)
+                    == CommitterRole::Miner
+            })
+            .map(|n| n.hotkey)
+            .collect(),
+    ))
 }

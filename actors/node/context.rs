@@ -16,7 +16,7 @@ use ractor::OutputPort;
 use crate::node::metrics::Metrics;
 
 /// Group id used in a validator's commitment of the global model.
-pub const GLOBAL_GROUP: u16 = u16::MAX;
+pub use connito::protocol::connito::GLOBAL_GROUP;
 
 #[derive(Clone)]
 pub struct Ctx {
@@ -38,11 +38,18 @@ pub struct Ctx {
     /// ChainSync's block ticks. Each actor subscribes in `pre_start`, so a restarted actor is
     /// subscribed again by construction (a dead one's subscription ends with it).
     pub ticks: Arc<OutputPort<Tick>>,
+    /// The wire profile: every format and rule that differs between connito and sn102.
+    pub wire: Arc<dyn connito::protocol::Wire>,
 }
 
 impl Ctx {
     pub fn actor_name(&self, label: &str) -> String {
         format!("{}/{label}", self.daemon)
+    }
+
+    /// The tensors of `group`'s shard (the model's contiguous groups).
+    pub fn layout(&self, group: u16) -> connito::protocol::wire::GroupLayout {
+        connito::protocol::wire::GroupLayout::of(&self.cfg.model, group, None)
     }
 }
 

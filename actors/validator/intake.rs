@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connito::model::group_shapes;
-use connito::submission::check::{Expected, MAX_MANIFEST_BYTES, check_manifest};
+use connito::pol::screen::check_bounds;
+use connito::protocol::wire::{Base, SizeRule};
+use connito::submission::check::MAX_MANIFEST_BYTES;
 use connito::submission::location::{AddressPolicy, parse_location};
-use connito::submission::{ShardSpec, Verdict, check_submission};
-use connito::tensors::{StateDict, canonical_size};
+use connito::submission::{Refused, Verdict};
+use connito::tensors::{Hash32, StateDict};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{Semaphore, watch};
 
@@ -240,79 +241,99 @@ impl Round {
         rec
     }
 
+    /// The profile's checks, cheapest first: what the commitments claim, the group and the
+    /// version, where the files are, the proof (from the chain or the manifest), then the
+    /// shard, decoded and checked, and its bounds against the global model.
     async fn fetch_and_check(
         &self,
         obs: &CommitObs,
-    ) -> Result<(connito::tensors::Hash32, connito::tensors::Hash32), (Verdict, String)> {
-        let cfg = &self.ctx.cfg;
-        if obs.group as usize >= cfg.model.n_groups {
-            return Err((
-                Verdict::WrongGroup,
-                format!(
-                    "group {} does not exist (the model has {})",
-                    obs.group, cfg.model.n_groups
-                ),
-            ));
+    ) -> Result<(Hash32, Hash32), (Verdict, String)> {
+        let (cfg, wire) = (&self.ctx.cfg, &self.ctx.wire);
+        let refused = |r: Refused| (r.verdict, r.reason);
+        let claim = wire.claim(obs).map_err(refused)?;
+        if claim.group as usize >= cfg.model.n_groups {
+            let why = format!(
+                "group {} does not exist (the model has {})",
+                claim.group, cfg.model.n_groups
+            );
+            return Err((Verdict::WrongGroup, why));
         }
-        let url = obs.url.as_deref().ok_or((
-            Verdict::NoLocation,
-            "hash committed but no location in MinerCommit2".to_string(),
-        ))?;
-        let loc = parse_location(url).map_err(|e| (Verdict::BadLocation, e.to_string()))?;
+        if !wire.miner_version_ok(claim.version, self.global_version) {
+            let why = format!(
+                "trained from global version {}, the round's is {}",
+                claim.version, self.global_version
+            );
+            return Err((Verdict::StaleManifest, why));
+        }
+        let layout = self.ctx.layout(claim.group);
+        let (limit, exact) = match wire.shard_size(&layout) {
+            SizeRule::Exactly(n) if n > cfg.pol.max_shard_bytes => {
+                let why = format!(
+                    "group {}'s shard is {n} bytes, above pol.max_shard_bytes",
+                    claim.group
+                );
+                return Err((Verdict::InternalError, why));
+            }
+            SizeRule::Exactly(n) => (n, Some(n)),
+            SizeRule::AtMost(n) => (n.min(cfg.pol.max_shard_bytes), None),
+        };
+        let source = self.source(&claim.base)?;
+        let proof = match (&claim.proof, wire.proof_file()) {
+            (Some(p), _) => p.clone().into_bytes(),
+            (None, Some(file)) => source
+                .get(file, MAX_MANIFEST_BYTES, None)
+                .await
+                .map_err(manifest_fetch_verdict)?,
+            (None, None) => return Err((Verdict::Malformed, "no proof committed".into())),
+        };
+        let content = wire
+            .check_proof(&proof, &claim, &obs.hotkey, self.cycle)
+            .map_err(refused)?;
+        let shard = source
+            .get(&wire.shard_file(claim.group), limit, exact)
+            .await
+            .map_err(fetch_verdict)?;
+        let (global, screen, store, wire) = (
+            self.global.clone(),
+            cfg.pol.screen(),
+            self.ctx.store.clone(),
+            self.ctx.wire.clone(),
+        );
+        let checked = tokio::task::spawn_blocking(move || {
+            let sd = wire
+                .decode_shard(&shard, &content, &layout)
+                .map_err(refused)?;
+            check_bounds(&sd, &global, &screen)
+                .map_err(|e| (Verdict::OutOfRange, e.to_string()))?;
+            let blob = store
+                .put_state_dict(&sd)
+                .map_err(|e| (Verdict::StoreFailed, e.to_string()))?;
+            Ok((blob, blob))
+        })
+        .await;
+        checked.unwrap_or_else(|e| Err((Verdict::InternalError, e.to_string())))
+    }
+
+    /// Where a submission's files are read from: a folder of this node's `file://` hub, or a
+    /// URL checked against the address policy, never this validator's own server.
+    fn source(&self, base: &Base) -> Result<Source, (Verdict, String)> {
+        let base = match base {
+            Base::Dir(dir) => return Ok(Source::Dir(dir.clone())),
+            Base::Url(u) => u,
+        };
+        let loc = parse_location(base).map_err(|e| (Verdict::BadLocation, e.to_string()))?;
         if is_own_address(&loc, &self.ctx.public_url) {
             return Err((
                 Verdict::BadLocation,
                 "the location is this validator's own HTTP server".into(),
             ));
         }
-        let spec = ShardSpec {
-            group: obs.group,
-            expected: group_shapes(&cfg.model, obs.group),
-            max_bytes: cfg.pol.max_shard_bytes,
-        };
-        let size = canonical_size(&spec.expected);
-        if size > spec.max_bytes {
-            return Err((
-                Verdict::InternalError,
-                format!(
-                    "group {}'s shard is {size} bytes, above pol.max_shard_bytes",
-                    obs.group
-                ),
-            ));
-        }
-        let (policy, limits) = self.limits(size);
-        let small = FetchLimits {
-            max_body: MAX_MANIFEST_BYTES,
-            ..limits
-        };
-        let exp = Expected {
-            cycle: Some(self.cycle),
-            global_version: Some(self.global_version),
-            hotkey: Some(obs.hotkey),
-            committed: Some(obs.hash),
-        };
-        let manifest = http::fetch(&loc, "manifest", policy, &small, None)
-            .await
-            .map_err(manifest_fetch_verdict)?;
-        check_manifest(&manifest, &exp).map_err(|r| (r.verdict, r.reason))?;
-        let shard = http::fetch(&loc, "shard", policy, &limits, Some(size))
-            .await
-            .map_err(fetch_verdict)?;
-        let (global, screen, store) = (
-            self.global.clone(),
-            cfg.pol.screen(),
-            self.ctx.store.clone(),
-        );
-        let checked = tokio::task::spawn_blocking(move || {
-            let c = check_submission(&manifest, &shard, &exp, &spec, Some(&global), &screen)
-                .map_err(|r| (r.verdict, r.reason))?;
-            let blob = store
-                .put_blob_bytes(&shard)
-                .map_err(|e| (Verdict::StoreFailed, e.to_string()))?;
-            Ok((c.signed.manifest.content_hash, blob))
+        let (policy, limits) = self.limits(0);
+        Ok(Source::Http {
+            loc,
+            policy,
+            limits,
         })
-        .await;
-        checked.unwrap_or_else(|e| Err((Verdict::InternalError, e.to_string())))
     }
 
     fn limits(&self, max_body: usize) -> (AddressPolicy, FetchLimits) {
@@ -329,6 +350,69 @@ impl Round {
         };
         (policy, limits)
     }
+}
+
+/// Where a submission's files lie.
+enum Source {
+    /// A local folder (the sn102 profile's `file://` hub).
+    Dir(std::path::PathBuf),
+    Http {
+        loc: connito::submission::Location,
+        policy: AddressPolicy,
+        limits: FetchLimits,
+    },
+}
+
+impl Source {
+    /// The file `leaf`: at most `max` bytes, exactly `exact` where given.
+    async fn get(
+        &self,
+        leaf: &str,
+        max: usize,
+        exact: Option<usize>,
+    ) -> Result<Vec<u8>, FetchError> {
+        match self {
+            Self::Http {
+                loc,
+                policy,
+                limits,
+            } => {
+                let limits = FetchLimits {
+                    max_body: max,
+                    ..*limits
+                };
+                http::fetch(loc, leaf, *policy, &limits, exact).await
+            }
+            Self::Dir(dir) => read_file(&dir.join(leaf), max, exact).await,
+        }
+    }
+}
+
+/// A local file, bounded as a fetch is: too large before it is read, a length mismatch.
+async fn read_file(
+    path: &std::path::Path,
+    max: usize,
+    exact: Option<usize>,
+) -> Result<Vec<u8>, FetchError> {
+    let path = path.to_path_buf();
+    let p = path.clone();
+    let len = tokio::task::spawn_blocking(move || std::fs::metadata(&p))
+        .await
+        .map_err(std::io::Error::other)??
+        .len() as usize;
+    if len > max {
+        return Err(FetchError::TooLarge(max));
+    }
+    if let Some(n) = exact.filter(|n| *n != len) {
+        return Err(FetchError::LengthMismatch {
+            expected: n,
+            got: len,
+        });
+    }
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
+        .await
+        .map_err(std::io::Error::other)??;
+    Ok(bytes)
 }
 
 /// Whether `loc` names this daemon's own server (`own`: its public base URL): even where

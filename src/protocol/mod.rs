@@ -5,4 +5,9 @@
 //! shared; only these codecs differ.
 
 pub mod connito;
+pub mod profile;
 pub mod sn102;
+pub mod wire;
+
+pub use profile::ProtocolKind;
+pub use wire::Wire;

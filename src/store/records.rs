@@ -10,7 +10,11 @@ use crate::chain::weight_state::{WeightMode, WeightState};
 use crate::submission::SignedManifest;
 use crate::tensors::Hash32;
 
-/// tree `commitments`, key [cycle, uid]: what ChainSync saw a miner commit this cycle.
+/// tree `commitments`, key [cycle, uid]: what ChainSync saw a miner commit this cycle. The
+/// connito profile keeps the fields it parsed (group, binding hash, version, location); the
+/// sn102 profile keeps the commitments' texts as read (MinerCommit1's, then MinerCommit2's),
+/// which its rules parse when the round is judged, with `group` and `version` from the second
+/// where it parses (`u16::MAX` and 0 until then) and a zero `hash`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommitObs {
     pub uid: u16,
@@ -22,6 +26,9 @@ pub struct CommitObs {
     pub hash_block: u64,
     pub url: Option<String>,
     pub url_block: Option<u64>,
+    /// sn102: the commitments' texts, in phase order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub texts: Vec<String>,
 }
 
 /// tree `rounds`, key [cycle].
@@ -192,6 +199,20 @@ pub struct TrainRecord {
     pub committed: Option<Hash32>,
     pub hash_committed: bool,
     pub location_committed: bool,
+    /// The MinerCommit2 commitment, made with the first (in the profile's format).
+    #[serde(default)]
+    pub commit2: Option<Vec<u8>>,
+    /// The shard file as published where the profile serves it from this miner's server
+    /// (sn102: `{repo}/resolve/{revision}/model_expgroup_{g}.safetensors`).
+    #[serde(default)]
+    pub served: Option<ServedFile>,
+}
+
+/// A file a miner serves at `path` (relative to its server's root), from blob `blob`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedFile {
+    pub path: String,
+    pub blob: Hash32,
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub struct Checked {
 }
 
 /// A refused submission: its verdict and a sentence saying why.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {reason}", verdict.label())]
 pub struct Refused {
     pub verdict: Verdict,

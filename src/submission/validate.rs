@@ -119,19 +119,31 @@ pub fn validate_shard(
     expected_hotkey: &[u8; 32],
     spec: &ShardSpec,
 ) -> Result<StateDict, Rejection> {
-    let m = &signed.manifest;
     if bytes.len() > spec.max_bytes {
         return Err(Rejection::TooLarge {
             size: bytes.len(),
             max: spec.max_bytes,
         });
     }
+    check_attribution(signed, committed_hash, expected_hotkey, spec.group)?;
+    check_content(bytes, &signed.manifest.content_hash, &spec.expected)
+}
+
+/// Steps 2 to 5 of [`validate_shard`], on the manifest alone: hotkey, group, signature and the
+/// committed binding hash (a validator runs them before it downloads the shard).
+pub fn check_attribution(
+    signed: &SignedManifest,
+    committed_hash: &Hash32,
+    expected_hotkey: &[u8; 32],
+    group: u16,
+) -> Result<(), Rejection> {
+    let m = &signed.manifest;
     if &m.hotkey != expected_hotkey {
         return Err(Rejection::WrongHotkey);
     }
-    if m.group != spec.group {
+    if m.group != group {
         return Err(Rejection::WrongGroup {
-            expected: spec.group,
+            expected: group,
             actual: m.group,
         });
     }
@@ -139,22 +151,32 @@ pub fn validate_shard(
     if &m.binding_hash() != committed_hash {
         return Err(Rejection::HashMismatch);
     }
+    Ok(())
+}
+
+/// Steps 6 to 10 of [`validate_shard`]: canonical encoding, `content_hash`, key set, shapes,
+/// finite values.
+pub fn check_content(
+    bytes: &[u8],
+    content_hash: &Hash32,
+    expected: &BTreeMap<String, Vec<usize>>,
+) -> Result<StateDict, Rejection> {
     let sd = decode_canonical(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
-    if blake2b_256(bytes) != m.content_hash {
+    if &blake2b_256(bytes) != content_hash {
         return Err(Rejection::ContentMismatch);
     }
-    if let Some(name) = sd.keys().find(|k| !spec.expected.contains_key(*k)) {
+    if let Some(name) = sd.keys().find(|k| !expected.contains_key(*k)) {
         return Err(Rejection::UnexpectedKey(name.clone()));
     }
-    if let Some(name) = spec.expected.keys().find(|k| !sd.contains_key(*k)) {
+    if let Some(name) = expected.keys().find(|k| !sd.contains_key(*k)) {
         return Err(Rejection::MissingKey(name.clone()));
     }
     for (name, tensor) in &sd {
-        let expected = &spec.expected[name];
-        if &tensor.shape != expected {
+        let want = &expected[name];
+        if &tensor.shape != want {
             return Err(Rejection::WrongShape {
                 name: name.clone(),
-                expected: expected.clone(),
+                expected: want.clone(),
                 actual: tensor.shape.clone(),
             });
         }

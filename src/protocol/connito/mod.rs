@@ -3,6 +3,7 @@
 //! [`encode_canonical`] writes for the tensors it holds, so one content has one hash.
 
 pub mod manifest;
+pub mod wire;
 
 pub use crate::tensors::{
     canonical_size, decode_canonical, encode_safetensors as encode_canonical, state_dict_hash,
@@ -10,3 +11,4 @@ pub use crate::tensors::{
 pub use manifest::{
     Commitment, CommitmentError, MAX_COMMITMENT_BYTES, Manifest, SUBMISSION_DOMAIN, SignedManifest,
 };
+pub use wire::{Connito, GLOBAL_GROUP};

@@ -170,14 +170,16 @@ fn to_json(v: &impl Serialize) -> String {
 }
 
 /// A repo id of at most [`MAX_REPO_CHARS`] in Hugging Face's alphabet (`owner/name` of ASCII
-/// letters, digits, `-`, `_`, `.`), so the JSON is the same bytes as Python's `json.dumps`
-/// (which escapes non-ASCII) writes.
-fn check_repo(repo: &str) -> Result<(), CommitmentError> {
+/// letters, digits, `-`, `_`, `.`, not starting with `.`, as the Hub requires), so the JSON is
+/// the same bytes as Python's `json.dumps` (which escapes non-ASCII) writes and the id is never
+/// a path outside a Hub folder.
+pub fn check_repo(repo: &str) -> Result<(), CommitmentError> {
     if repo.chars().count() > MAX_REPO_CHARS {
         return Err(CommitmentError::RepoTooLong(repo.to_string()));
     }
     let part = |p: &str| {
         !p.is_empty()
+            && !p.starts_with('.')
             && p.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     };

@@ -11,6 +11,9 @@ mod pt_shard;
 pub mod shard;
 pub mod signature;
 pub mod verify;
+pub mod wire;
+
+pub use wire::Sn102;
 
 #[cfg(test)]
 mod tests;

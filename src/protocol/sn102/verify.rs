@@ -50,12 +50,8 @@ pub struct Checked {
     pub shard: Shard,
 }
 
-/// A submission refused: its verdict and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub verdict: Verdict,
-    pub reason: String,
-}
+/// A submission refused: its verdict and why (one type for both profiles).
+pub use crate::submission::check::Refused;
 
 fn refuse(verdict: Verdict, reason: impl std::fmt::Display) -> Refused {
     Refused {
