@@ -211,12 +211,10 @@ impl ShardCodec for Connito {
         SizeRule::Exactly(canonical_size(&layout.shapes()))
     }
 
-    fn encode_shard(&self, sd: &StateDict, layout: &GroupLayout) -> Result<Vec<u8>, Refused> {
-        let shapes = layout.shapes();
-        let file = encode_safetensors(sd);
-        check_content(&file, &blake2b_256(&file), &shapes)
-            .map_err(|r| refused(Verdict::from(&r), &r))?;
-        Ok(file)
+    /// The canonical file of whatever `sd` holds: checking is the validator's (localnet's
+    /// adversaries publish what it must refuse).
+    fn encode_shard(&self, sd: &StateDict, _layout: &GroupLayout) -> Result<Vec<u8>, Refused> {
+        Ok(encode_safetensors(sd))
     }
 
     /// Exactly the canonical size, then the canonical encoding, the content hash, keys, shapes
