@@ -228,8 +228,9 @@ impl Round {
             }
         };
         match outcome {
-            Ok((content, blob)) => {
-                rec.content_hash = Some(content);
+            Ok(blob) => {
+                // The stored blob is the content's canonical encoding: one id for both.
+                rec.content_hash = Some(blob);
                 rec.blob = Some(blob);
                 self.accepted.fetch_add(1, Ordering::SeqCst);
             }
@@ -244,10 +245,7 @@ impl Round {
     /// The profile's checks, cheapest first: what the commitments claim, the group and the
     /// version, where the files are, the proof (from the chain or the manifest), then the
     /// shard, decoded and checked, and its bounds against the global model.
-    async fn fetch_and_check(
-        &self,
-        obs: &CommitObs,
-    ) -> Result<(Hash32, Hash32), (Verdict, String)> {
+    async fn fetch_and_check(&self, obs: &CommitObs) -> Result<Hash32, (Verdict, String)> {
         let (cfg, wire) = (&self.ctx.cfg, &self.ctx.wire);
         let refused = |r: Refused| (r.verdict, r.reason);
         let claim = wire.claim(obs).map_err(refused)?;
@@ -305,10 +303,9 @@ impl Round {
                 .map_err(refused)?;
             check_bounds(&sd, &global, &screen)
                 .map_err(|e| (Verdict::OutOfRange, e.to_string()))?;
-            let blob = store
+            store
                 .put_state_dict(&sd)
-                .map_err(|e| (Verdict::StoreFailed, e.to_string()))?;
-            Ok((blob, blob))
+                .map_err(|e| (Verdict::StoreFailed, e.to_string()))
         })
         .await;
         checked.unwrap_or_else(|e| Err((Verdict::InternalError, e.to_string())))
@@ -395,24 +392,22 @@ async fn read_file(
     exact: Option<usize>,
 ) -> Result<Vec<u8>, FetchError> {
     let path = path.to_path_buf();
-    let p = path.clone();
-    let len = tokio::task::spawn_blocking(move || std::fs::metadata(&p))
+    let read = move || -> Result<Vec<u8>, FetchError> {
+        let len = std::fs::metadata(&path)?.len() as usize;
+        if len > max {
+            return Err(FetchError::TooLarge(max));
+        }
+        if let Some(n) = exact.filter(|n| *n != len) {
+            return Err(FetchError::LengthMismatch {
+                expected: n,
+                got: len,
+            });
+        }
+        Ok(std::fs::read(&path)?)
+    };
+    tokio::task::spawn_blocking(read)
         .await
-        .map_err(std::io::Error::other)??
-        .len() as usize;
-    if len > max {
-        return Err(FetchError::TooLarge(max));
-    }
-    if let Some(n) = exact.filter(|n| *n != len) {
-        return Err(FetchError::LengthMismatch {
-            expected: n,
-            got: len,
-        });
-    }
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
-        .await
-        .map_err(std::io::Error::other)??;
-    Ok(bytes)
+        .map_err(|e| FetchError::Io(std::io::Error::other(e)))?
 }
 
 /// Whether `loc` names this daemon's own server (`own`: its public base URL): even where

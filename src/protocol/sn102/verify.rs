@@ -83,21 +83,30 @@ pub fn verify(s: &Submission<'_>, e: &Expected) -> Result<Checked, Refused> {
     }
     verify_hash(&s.hotkey, &commit.hash, signature)
         .map_err(|x| refuse(Verdict::BadSignature, x))?;
-    let shard = decode(s.file, e.max_bytes)?;
-    let hash = ContentHash::of(&shard);
-    if hash != commit.hash {
-        let why = format!(
-            "the file hashes to {hash}, the commitment says {}",
-            commit.hash
-        );
-        return Err(refuse(Verdict::HashMismatch, why));
-    }
-    shard.check(&e.spec).map_err(shard_refusal)?;
+    let (shard, hash) = check_file(s.file, &commit.hash, &e.spec, e.max_bytes)?;
     Ok(Checked {
         commit,
         hash,
         shard,
     })
+}
+
+/// The file's part of the checks, in the reference's order: it decodes, hashes to `committed`,
+/// and holds exactly `spec`'s experts, shaped and finite.
+pub fn check_file(
+    file: ShardFile<'_>,
+    committed: &ContentHash,
+    spec: &ShardSpec,
+    max_bytes: usize,
+) -> Result<(Shard, ContentHash), Refused> {
+    let shard = decode(file, max_bytes)?;
+    let hash = ContentHash::of(&shard);
+    if hash != *committed {
+        let why = format!("the file hashes to {hash}, the commitment says {committed}");
+        return Err(refuse(Verdict::HashMismatch, why));
+    }
+    shard.check(spec).map_err(shard_refusal)?;
+    Ok((shard, hash))
 }
 
 /// The shard in `file` (refused past `max_bytes`), as a validator reads it.

@@ -10,7 +10,7 @@ use super::commitment::{Commit, HashCommit, RawCommit, check_repo};
 use super::hash::{ContentHash, HASH_BYTES};
 use super::shard::{Shard, ShardDtype, file_name};
 use super::signature::{sign_hash, verify_hash};
-use super::verify::{ShardFile, decode, shard_refusal};
+use super::verify::{ShardFile, check_file, shard_refusal};
 use crate::chain::CommitmentRecord;
 use crate::phase::{Phase, PhaseClock};
 use crate::protocol::ProtocolKind;
@@ -281,14 +281,13 @@ impl ShardCodec for Sn102 {
         committed: &Digest,
         layout: &GroupLayout,
     ) -> Result<StateDict, Refused> {
-        let shard = decode(ShardFile::Safetensors(file), usize::MAX)?;
-        let hash = ContentHash::of(&shard);
         let want = content(committed)?;
-        if hash != want {
-            let why = format!("the file hashes to {hash}, the commitment says {want}");
-            return Err(refused(Verdict::HashMismatch, why));
-        }
-        shard.check(&layout.spec).map_err(shard_refusal)?;
+        let (shard, _) = check_file(
+            ShardFile::Safetensors(file),
+            &want,
+            &layout.spec,
+            usize::MAX,
+        )?;
         shard.to_state_dict().map_err(shard_refusal)
     }
 }
